@@ -1,0 +1,253 @@
+//! Who may do what on the management API: built-in roles, the actor behind a token, and the
+//! check of a role assignment's scope (organization ⊇ environment) against the target.
+
+use serde_json::{Value, json};
+
+/// The permission area a resource belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    /// Environments themselves (create, delete, list across the organization).
+    Environments,
+    /// Environment configuration: populations, policies, password policies, keys.
+    Config,
+    /// Applications, resources, scopes and grants.
+    Applications,
+    /// Identity data: users, passwords, devices.
+    Identity,
+    /// Role assignments.
+    Roles,
+}
+
+pub struct Role {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub applicable_to: &'static [&'static str],
+    /// (area, write allowed) pairs; read is implied by any entry for the area.
+    pub grants: &'static [(Area, bool)],
+}
+
+pub const ORGANIZATION_ADMIN: &str = "db6213eb-a905-4e86-b686-c46b428a6133";
+pub const ENVIRONMENT_ADMIN: &str = "da84f8c5-32fd-489d-b14e-b97aab884527";
+pub const IDENTITY_DATA_ADMIN: &str = "9cfb1dab-5c27-47e0-86a1-ce117487933f";
+
+pub const ROLES: &[Role] = &[
+    Role {
+        id: ORGANIZATION_ADMIN,
+        name: "Organization Admin",
+        description: "Manages the organization and its environments.",
+        applicable_to: &["ORGANIZATION"],
+        grants: &[
+            (Area::Environments, true),
+            (Area::Config, false),
+            (Area::Applications, false),
+            (Area::Roles, true),
+        ],
+    },
+    Role {
+        id: ENVIRONMENT_ADMIN,
+        name: "Environment Admin",
+        description: "Manages the configuration of environments: applications, populations, policies, keys and roles.",
+        applicable_to: &["ORGANIZATION", "ENVIRONMENT"],
+        grants: &[
+            (Area::Environments, false),
+            (Area::Config, true),
+            (Area::Applications, true),
+            (Area::Roles, true),
+        ],
+    },
+    Role {
+        id: IDENTITY_DATA_ADMIN,
+        name: "Identity Data Admin",
+        description: "Manages users, their passwords and their devices.",
+        applicable_to: &["ENVIRONMENT", "POPULATION", "ORGANIZATION"],
+        grants: &[(Area::Identity, true)],
+    },
+    Role {
+        id: "7b33d539-72f8-477f-aaf0-f5d527807473",
+        name: "Identity Data Read Only",
+        description: "Reads users and their data.",
+        applicable_to: &["ENVIRONMENT", "POPULATION", "ORGANIZATION"],
+        grants: &[(Area::Identity, false)],
+    },
+    Role {
+        id: "97369929-2989-4a82-aa53-93e8d36dfa18",
+        name: "Client Application Developer",
+        description: "Manages applications, resources, scopes and grants.",
+        applicable_to: &["ENVIRONMENT", "ORGANIZATION"],
+        grants: &[(Area::Applications, true)],
+    },
+    Role {
+        id: "28b951e7-3584-4b75-8439-df2e3645f1c1",
+        name: "Configuration Read Only",
+        description: "Reads environment configuration.",
+        applicable_to: &["ENVIRONMENT", "ORGANIZATION"],
+        grants: &[
+            (Area::Environments, false),
+            (Area::Config, false),
+            (Area::Applications, false),
+            (Area::Roles, false),
+        ],
+    },
+    Role {
+        id: "f2da4665-e85c-45ee-a392-815725e77833",
+        name: "Application Owner",
+        description: "Manages the applications assigned to it.",
+        applicable_to: &["APPLICATION", "ENVIRONMENT"],
+        grants: &[(Area::Applications, true)],
+    },
+];
+
+pub fn role(id: &str) -> Option<&'static Role> {
+    ROLES.iter().find(|r| r.id == id)
+}
+
+pub fn role_json(r: &Role, public_url: &str) -> Value {
+    json!({
+        "_links": { "self": { "href": format!("{public_url}/v1/roles/{}", r.id) } },
+        "id": r.id,
+        "name": r.name,
+        "description": r.description,
+        "applicableTo": r.applicable_to,
+        "type": "PLATFORM",
+        "permissions": r.grants.iter().map(|(a, w)| json!({
+            "id": format!("{}:{}", if *w { "write" } else { "read" }, area_name(*a)),
+            "classifier": area_name(*a),
+            "description": format!("{} {}", if *w { "Manage" } else { "Read" }, area_name(*a)),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn area_name(a: Area) -> &'static str {
+    match a {
+        Area::Environments => "environments",
+        Area::Config => "configuration",
+        Area::Applications => "applications",
+        Area::Identity => "identityData",
+        Area::Roles => "roleAssignments",
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    pub role_id: String,
+    pub scope_type: String,
+    pub scope_id: String,
+}
+
+impl Assignment {
+    pub fn from_json(v: &Value) -> Option<Self> {
+        Some(Assignment {
+            role_id: v.pointer("/role/id")?.as_str()?.to_string(),
+            scope_type: v.pointer("/scope/type")?.as_str()?.to_string(),
+            scope_id: v.pointer("/scope/id")?.as_str()?.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorKind {
+    Application,
+    User,
+}
+
+/// Who is calling: the client (worker) or user behind a verified access token.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub kind: ActorKind,
+    pub id: String,
+    /// The environment the actor lives in (the token's `env`).
+    pub env_id: String,
+    pub org_id: String,
+    pub assignments: Vec<Assignment>,
+}
+
+impl Actor {
+    fn covering<'a>(
+        &'a self,
+        env_id: &'a str,
+        org_id: &'a str,
+    ) -> impl Iterator<Item = &'a Assignment> + 'a {
+        self.assignments
+            .iter()
+            .filter(move |a| match a.scope_type.as_str() {
+                "ORGANIZATION" => a.scope_id == org_id && self.org_id == org_id,
+                "ENVIRONMENT" => a.scope_id == env_id,
+                _ => false,
+            })
+    }
+
+    /// Whether any role assignment of the actor covers this environment.
+    pub fn sees(&self, env_id: &str, org_id: &str) -> bool {
+        self.covering(env_id, org_id).next().is_some()
+    }
+
+    pub fn may(&self, env_id: &str, org_id: &str, area: Area, write: bool) -> bool {
+        self.covering(env_id, org_id).any(|a| {
+            role(&a.role_id)
+                .is_some_and(|r| r.grants.iter().any(|(ar, w)| *ar == area && (*w || !write)))
+        })
+    }
+
+    /// Organization-level rights (creating environments).
+    pub fn may_in_org(&self, area: Area, write: bool) -> bool {
+        self.assignments.iter().any(|a| {
+            a.scope_type == "ORGANIZATION"
+                && a.scope_id == self.org_id
+                && role(&a.role_id)
+                    .is_some_and(|r| r.grants.iter().any(|(ar, w)| *ar == area && (*w || !write)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(assignments: Vec<(&str, &str, &str)>) -> Actor {
+        Actor {
+            kind: ActorKind::Application,
+            id: "a".into(),
+            env_id: "admin-env".into(),
+            org_id: "org".into(),
+            assignments: assignments
+                .into_iter()
+                .map(|(r, t, s)| Assignment {
+                    role_id: r.into(),
+                    scope_type: t.into(),
+                    scope_id: s.into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn scopes_and_roles() {
+        let a = actor(vec![
+            (IDENTITY_DATA_ADMIN, "ENVIRONMENT", "e1"),
+            (ENVIRONMENT_ADMIN, "ORGANIZATION", "org"),
+        ]);
+        assert!(a.may("e1", "org", Area::Identity, true));
+        assert!(
+            !a.may("e2", "org", Area::Identity, false),
+            "identity role is scoped to e1"
+        );
+        assert!(
+            a.may("e2", "org", Area::Config, true),
+            "env admin is org-wide"
+        );
+        assert!(
+            !a.may("e2", "other-org", Area::Config, false),
+            "never across organizations"
+        );
+        assert!(!a.may_in_org(Area::Environments, true));
+        let ro = actor(vec![(
+            "28b951e7-3584-4b75-8439-df2e3645f1c1",
+            "ENVIRONMENT",
+            "e1",
+        )]);
+        assert!(
+            ro.may("e1", "org", Area::Config, false) && !ro.may("e1", "org", Area::Config, true)
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! The rules of the identity platform, independent of HTTP.
+
+pub mod authz;
+pub mod bootstrap;
+pub mod keys;
+pub mod password_policy;
+pub mod passwords;
+pub mod secrets;
+pub mod tokens;

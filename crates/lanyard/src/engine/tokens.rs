@@ -1,0 +1,294 @@
+//! Access tokens: issuing them (client_credentials for now) and turning a bearer token on the
+//! management API back into an `Actor`.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use crate::clock;
+use crate::engine::authz::{Actor, ActorKind};
+use crate::engine::keys::UnverifiedJwt;
+use crate::error::{ApiError, ApiResult, OAuthError};
+use crate::resources::{applications, roles};
+use crate::state::App;
+use crate::store::Doc;
+
+/// The audience of tokens for the platform (management) API, as PingOne issues it.
+pub const PLATFORM_AUDIENCE: &str = "https://api.pingone.com";
+pub const WORKER_TOKEN_SECONDS: i64 = 3600;
+
+/// Verifies a management API bearer token and loads the actor's role assignments.
+pub async fn authenticate(app: &App, authorization: Option<&str>) -> ApiResult<Actor> {
+    let unauthorized = |m: &str| ApiError::Unauthorized(m.to_string());
+    let token = authorization
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or_else(|| unauthorized("An access token is required."))?;
+    let jwt = UnverifiedJwt::parse(token)
+        .ok_or_else(|| unauthorized("The access token is malformed."))?;
+    let env_id = jwt
+        .claims
+        .get("env")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let kid = jwt.kid().unwrap_or_default().to_string();
+    if uuid::Uuid::parse_str(&env_id).is_err() {
+        return Err(unauthorized("The access token is invalid."));
+    }
+    let key = app
+        .keys
+        .by_kid(&app.store, &app.master, &env_id, &kid)
+        .await?
+        .ok_or_else(|| unauthorized("The access token is invalid."))?;
+    let claims = jwt
+        .verify(&key)
+        .ok_or_else(|| unauthorized("The access token is invalid."))?;
+    let now = clock::unix();
+    if claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .is_none_or(|exp| exp <= now)
+    {
+        return Err(unauthorized("The access token has expired."));
+    }
+    if claims.get("iss").and_then(Value::as_str) != Some(app.issuer(&env_id).as_str()) {
+        return Err(unauthorized(
+            "The access token was not issued by this server.",
+        ));
+    }
+    if !audience_contains(&claims, PLATFORM_AUDIENCE) {
+        return Err(unauthorized("The access token is not for the PingOne API."));
+    }
+    let org_id = claims
+        .get("org")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let client_id = claims
+        .get("client_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if claims.get("sub").is_some() {
+        // User tokens with p1:* self-service scopes arrive with the sign-on issue.
+        return Err(ApiError::Forbidden(
+            "User access tokens cannot call the management API yet.".into(),
+        ));
+    }
+    let client = applications::find_by_client_id(app, &env_id, client_id)
+        .await?
+        .filter(|c| c.data["enabled"] == true)
+        .ok_or_else(|| {
+            unauthorized("The client of this access token no longer exists or is disabled.")
+        })?;
+    let assignments = roles::assignments_of(app, &env_id, &client.id).await?;
+    Ok(Actor {
+        kind: ActorKind::Application,
+        id: client.id,
+        env_id,
+        org_id,
+        assignments,
+    })
+}
+
+fn audience_contains(claims: &Value, aud: &str) -> bool {
+    match claims.get("aud") {
+        Some(Value::String(s)) => s == aud,
+        Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(aud)),
+        _ => false,
+    }
+}
+
+/// The client credentials a token request presented.
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub secret: Option<String>,
+    pub method: &'static str,
+}
+
+/// Reads client authentication from the `Authorization: Basic` header or the form body.
+pub fn client_credentials_of(
+    authorization: Option<&str>,
+    form: &[(String, String)],
+) -> Result<ClientCredentials, OAuthError> {
+    let form_get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if let Some(h) = authorization {
+        let b64 = h.strip_prefix("Basic ").ok_or_else(|| {
+            OAuthError::new("invalid_client", "Unsupported Authorization scheme.")
+        })?;
+        let raw = STANDARD
+            .decode(b64.trim())
+            .map_err(|_| OAuthError::new("invalid_client", "Malformed Basic credentials."))?;
+        let raw = String::from_utf8(raw)
+            .map_err(|_| OAuthError::new("invalid_client", "Malformed Basic credentials."))?;
+        let (id, secret) = raw
+            .split_once(':')
+            .ok_or_else(|| OAuthError::new("invalid_client", "Malformed Basic credentials."))?;
+        // RFC 6749 §2.3.1: both parts are form-urlencoded.
+        let decode = |s: &str| {
+            serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}"))
+                .ok()
+                .and_then(|v| v.into_iter().next())
+                .map(|(_, v)| v)
+        };
+        let id = decode(id).unwrap_or_else(|| id.to_string());
+        let secret = decode(secret).unwrap_or_else(|| secret.to_string());
+        if form_get("client_secret").is_some() {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "Use only one client authentication method.",
+            ));
+        }
+        return Ok(ClientCredentials {
+            client_id: id,
+            secret: Some(secret),
+            method: "CLIENT_SECRET_BASIC",
+        });
+    }
+    let client_id = form_get("client_id")
+        .ok_or_else(|| OAuthError::new("invalid_client", "Client authentication is required."))?;
+    match form_get("client_secret") {
+        Some(s) => Ok(ClientCredentials {
+            client_id,
+            secret: Some(s),
+            method: "CLIENT_SECRET_POST",
+        }),
+        None => Ok(ClientCredentials {
+            client_id,
+            secret: None,
+            method: "NONE",
+        }),
+    }
+}
+
+/// Authenticates the client of a token request against its application.
+pub async fn authenticate_client(
+    app: &App,
+    env_id: &str,
+    creds: &ClientCredentials,
+) -> Result<Doc, ApiError> {
+    let invalid = || OAuthError::new("invalid_client", "Client authentication failed.");
+    let client = applications::find_by_client_id(app, env_id, &creds.client_id)
+        .await?
+        .ok_or_else(invalid)?;
+    if client.data["protocol"] != "OPENID_CONNECT" {
+        return Err(invalid().into());
+    }
+    let method = client.data["tokenEndpointAuthMethod"]
+        .as_str()
+        .unwrap_or("CLIENT_SECRET_BASIC");
+    if method != creds.method {
+        return Err(invalid().into());
+    }
+    if method != "NONE" {
+        let given = creds.secret.as_deref().unwrap_or_default();
+        if !applications::secret_matches(app, &client, given)? {
+            return Err(invalid().into());
+        }
+    }
+    if client.data["enabled"] != true {
+        return Err(OAuthError::new("unauthorized_client", "The application is disabled.").into());
+    }
+    Ok(client)
+}
+
+/// `grant_type=client_credentials`. Workers get platform API tokens carrying their roles;
+/// other clients get tokens for the custom resource scopes granted to them.
+pub async fn client_credentials(
+    app: &App,
+    env_id: &str,
+    client: &Doc,
+    scope: Option<&str>,
+) -> ApiResult<Value> {
+    let grants = client.data["grantTypes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !grants.iter().any(|g| g == "CLIENT_CREDENTIALS") {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "The application does not have the client_credentials grant.",
+        )
+        .into());
+    }
+    let requested: Vec<&str> = scope
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let now = clock::unix();
+    let org_id = crate::resources::environments::org_of(app, env_id).await?;
+    let (aud, scopes, lifetime) = if client.data["type"] == "WORKER" {
+        if !requested.is_empty() {
+            return Err(OAuthError::new(
+                "invalid_scope",
+                "A worker application's access comes from its roles, not from scopes.",
+            )
+            .into());
+        }
+        (json!([PLATFORM_AUDIENCE]), Vec::new(), WORKER_TOKEN_SECONDS)
+    } else {
+        let granted =
+            crate::resources::resources::granted_custom_scopes(app, env_id, &client.id).await?;
+        let chosen: Vec<_> = if requested.is_empty() {
+            granted.clone()
+        } else {
+            let mut out = Vec::new();
+            for r in &requested {
+                match granted.iter().find(|g| g.scope == *r) {
+                    Some(g) => out.push(g.clone()),
+                    None => {
+                        return Err(OAuthError::new(
+                            "invalid_scope",
+                            format!("The scope '{r}' is not granted to this application."),
+                        )
+                        .into());
+                    }
+                }
+            }
+            out
+        };
+        if chosen.is_empty() {
+            return Err(OAuthError::new(
+                "invalid_scope",
+                "No scopes are granted to this application.",
+            )
+            .into());
+        }
+        let mut auds: Vec<String> = chosen.iter().map(|g| g.audience.clone()).collect();
+        auds.dedup();
+        let lifetime = chosen.iter().map(|g| g.lifetime).min().unwrap_or(3600);
+        (
+            json!(auds),
+            chosen.iter().map(|g| g.scope.clone()).collect(),
+            lifetime,
+        )
+    };
+    let key = app
+        .keys
+        .default_key(&app.store, &app.master, env_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the environment has no signing key"))?;
+    let mut claims = json!({
+        "client_id": client.data["clientId"].as_str().unwrap_or(&client.id),
+        "iss": app.issuer(env_id),
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "iat": now,
+        "exp": now + lifetime,
+        "aud": aud,
+        "env": env_id,
+        "org": org_id,
+    });
+    if !scopes.is_empty() {
+        claims["scope"] = json!(scopes.join(" "));
+    }
+    let token = key.sign(&claims);
+    let mut body = json!({ "access_token": token, "token_type": "Bearer", "expires_in": lifetime });
+    if !scopes.is_empty() {
+        body["scope"] = json!(scopes.join(" "));
+    }
+    Ok(body)
+}

@@ -1,0 +1,157 @@
+//! The HTTP layer: one router for the management API (`/v1`), the authentication API
+//! (`/{envId}/...`) and the operational endpoints, with logging, metrics, transaction ids and
+//! panic containment as layers.
+
+pub mod apps;
+pub mod extract;
+pub mod mgmt;
+pub mod oauth;
+pub mod openapi;
+pub mod ops;
+pub mod users;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Routes outside the generic resource layer, for the OpenAPI document: (path, method, summary, success).
+pub const EXTRA_ROUTES: &[(&str, &str, &str, &str)] = &[
+    ("/healthz", "get", "Liveness", "200"),
+    ("/readyz", "get", "Readiness (database reachable)", "200"),
+    ("/metrics", "get", "Prometheus metrics", "200"),
+    ("/v1/openapi.json", "get", "This document", "200"),
+    ("/v1/roles", "get", "List built-in roles", "200"),
+    ("/v1/roles/{roleId}", "get", "Read a built-in role", "200"),
+    (
+        "/v1/environments/{envId}/applications/{id}/secret",
+        "get",
+        "Read an application's client secret",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/applications/{id}/secret",
+        "post",
+        "Rotate an application's client secret",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/applications/{id}/secret",
+        "delete",
+        "Drop the previous client secret",
+        "204",
+    ),
+    (
+        "/{envId}/as/token",
+        "post",
+        "OAuth 2.0 token endpoint (client_credentials)",
+        "200",
+    ),
+    (
+        "/{envId}/as/jwks",
+        "get",
+        "The environment's signing keys",
+        "200",
+    ),
+    (
+        "/{envId}/as/.well-known/openid-configuration",
+        "get",
+        "OpenID Connect discovery",
+        "200",
+    ),
+];
+
+pub fn router(app: AppState) -> Router {
+    let mut r: Router<AppState> = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/v1/openapi.json", get(ops::openapi))
+        .route("/v1/roles", mgmt::get_route(ops::roles))
+        .route("/v1/roles/{roleId}", mgmt::get_route(ops::role))
+        .route(
+            "/v1/environments/{envId}/applications/{id}/secret",
+            get(apps::read)
+                .post(apps::rotate)
+                .delete(apps::drop_previous)
+                .fallback(mgmt::method_not_allowed),
+        )
+        .route(
+            "/{envId}/as/token",
+            post(oauth::token).fallback(mgmt::method_not_allowed),
+        )
+        .route("/{envId}/as/jwks", mgmt::get_route(oauth::jwks))
+        .route(
+            "/{envId}/as/.well-known/openid-configuration",
+            mgmt::get_route(oauth::discovery),
+        );
+    r = users::routes(r);
+    for res in crate::resources::all() {
+        r = mgmt::mount(r, res);
+    }
+    r.fallback(|| async { ApiError::NotFound("The requested resource was not found.".into()) })
+        .layer(middleware::from_fn(observe))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal("a request handler panicked").into_response()
+        }))
+        .with_state(app)
+}
+
+static TRANSACTION_ID: HeaderName = HeaderName::from_static("x-ping-external-transaction-id");
+static SESSION_ID: HeaderName = HeaderName::from_static("x-ping-external-session-id");
+
+/// Keeps the characters PingOne allows in correlation ids; others become `_`.
+fn sanitize_correlation(v: &str) -> String {
+    v.chars()
+        .take(256)
+        .map(|c| {
+            if c.is_alphanumeric() || "._-/@=#+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Structured request log, Prometheus metrics, and the correlation headers.
+async fn observe(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let txid = req
+        .headers()
+        .get(&TRANSACTION_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(sanitize_correlation)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let session = req
+        .headers()
+        .get(&SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(sanitize_correlation);
+    let mut resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let elapsed = start.elapsed().as_secs_f64();
+    metrics::counter!("http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone()).record(elapsed);
+    tracing::info!(target: "lanyard::http", %method, %route, status, elapsed_ms = elapsed * 1000.0, transaction_id = %txid, "request");
+    if let Ok(v) = HeaderValue::from_str(&txid) {
+        resp.headers_mut().insert(TRANSACTION_ID.clone(), v);
+    }
+    if let Some(v) = session.and_then(|s| HeaderValue::from_str(&s).ok()) {
+        resp.headers_mut().insert(SESSION_ID.clone(), v);
+    }
+    resp
+}

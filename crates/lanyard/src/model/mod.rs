@@ -1,0 +1,4 @@
+//! Wire-level models: declarative schemas and SCIM filters.
+
+pub mod filter;
+pub mod schema;

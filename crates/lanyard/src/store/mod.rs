@@ -1,0 +1,528 @@
+//! The store: every resource as a JSON document keyed by (kind, id) inside an environment, plus
+//! the unique keys that the API enforces. One implementation over sqlx's `Any` driver serves
+//! SQLite and PostgreSQL; `Dialect` holds the few places where their SQL differs (JSON paths,
+//! upserts, write locking).
+
+mod migrate;
+pub mod sql_filter;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::Value;
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Arguments, Row};
+
+use crate::error::{ApiError, ApiResult, Detail};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The SQL expression reading a dotted JSON path from `data` as text.
+    pub fn json_text(self, path: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_extract(data, '$.{path}')"),
+            Dialect::Postgres => format!("(data::jsonb #>> '{{{}}}')", path.replace('.', ",")),
+        }
+    }
+}
+
+/// One stored resource.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    pub kind: String,
+    pub id: String,
+    pub env_id: String,
+    pub parent_id: String,
+    pub data: Value,
+    /// Encrypted private material (client secrets, private keys); never rendered.
+    pub secrets: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Doc {
+    pub fn new(kind: &str, id: &str, env_id: &str, parent_id: &str, data: Value) -> Self {
+        let now = crate::clock::now();
+        Doc {
+            kind: kind.into(),
+            id: id.into(),
+            env_id: env_id.into(),
+            parent_id: parent_id.into(),
+            data,
+            secrets: None,
+            created_at: now.clone(),
+            updated_at: now,
+        }
+    }
+    pub fn str(&self, path: &str) -> Option<&str> {
+        json_path(&self.data, path).and_then(Value::as_str)
+    }
+}
+
+pub fn json_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |v, k| v.get(k))
+}
+
+/// A unique key of a document: `value` must be unique among documents of `kind` in `scope_id`.
+#[derive(Debug, Clone)]
+pub struct UniqueKey {
+    pub scope_id: String,
+    pub key: &'static str,
+    pub value: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Param {
+    Str(String),
+    Num(f64),
+}
+
+/// A compiled SQL condition with its parameters (numbered from `first_param`).
+#[derive(Debug, Clone, Default)]
+pub struct Condition {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery<'a> {
+    pub kind: &'a str,
+    /// Empty for queries across environments (the environments themselves).
+    pub env_id: &'a str,
+    pub parent_id: Option<&'a str>,
+    pub condition: Option<Condition>,
+    pub limit: usize,
+    /// Keyset cursor: (created_at, id) of the last item already returned.
+    pub after: Option<(String, String)>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    pub dialect: Dialect,
+    /// SQLite allows one writer; serialising writers in process avoids busy errors on upgrade.
+    write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+pub struct Tx {
+    tx: sqlx::Transaction<'static, Any>,
+    pub dialect: Dialect,
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+const COLUMNS: &str = "kind, id, env_id, parent_id, data, secrets, created_at, updated_at";
+
+fn row_to_doc(r: &AnyRow) -> Result<Doc, sqlx::Error> {
+    let data: String = r.try_get("data")?;
+    Ok(Doc {
+        kind: r.try_get("kind")?,
+        id: r.try_get("id")?,
+        env_id: r.try_get("env_id")?,
+        parent_id: r.try_get("parent_id")?,
+        data: serde_json::from_str(&data).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        secrets: r.try_get("secrets")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn bind(args: &mut AnyArguments<'_>, p: &Param) -> Result<(), sqlx::Error> {
+    match p {
+        Param::Str(s) => args.add(s.clone()),
+        Param::Num(n) => args.add(*n),
+    }
+    .map_err(sqlx::Error::Encode)
+}
+
+fn args_of(params: &[Param]) -> Result<AnyArguments<'static>, sqlx::Error> {
+    let mut args = AnyArguments::default();
+    for p in params {
+        bind(&mut args, p)?;
+    }
+    Ok(args)
+}
+
+fn strs(v: &[&str]) -> Vec<Param> {
+    v.iter().map(|s| Param::Str((*s).to_string())).collect()
+}
+
+/// Builds the WHERE clause and parameters of a list query.
+fn list_where(q: &ListQuery<'_>) -> (String, Vec<Param>) {
+    let mut params = strs(&[q.kind]);
+    let mut sql = String::from("kind = $1");
+    if !q.env_id.is_empty() {
+        params.push(Param::Str(q.env_id.into()));
+        sql.push_str(&format!(" AND env_id = ${}", params.len()));
+    }
+    if let Some(p) = q.parent_id {
+        params.push(Param::Str(p.into()));
+        sql.push_str(&format!(" AND parent_id = ${}", params.len()));
+    }
+    if let Some(c) = &q.condition {
+        sql.push_str(" AND (");
+        sql.push_str(&renumber(&c.sql, params.len()));
+        sql.push(')');
+        params.extend(c.params.iter().cloned());
+    }
+    (sql, params)
+}
+
+/// Conditions are compiled with parameters `$1..`; shift them after the ones already bound.
+pub fn renumber(sql: &str, offset: usize) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    let mut in_str = false;
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            in_str = !in_str;
+        }
+        if c == '$' && !in_str && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+            let mut n = String::new();
+            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                n.push(*d);
+                chars.next();
+            }
+            let n: usize = n.parse().unwrap_or(0);
+            out.push_str(&format!("${}", n + offset));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+macro_rules! reads {
+    () => {
+        pub async fn get(&mut self, kind: &str, env_id: &str, id: &str) -> ApiResult<Option<Doc>> {
+            let sql = format!("SELECT {COLUMNS} FROM resources WHERE kind = $1 AND id = $2 AND env_id = $3");
+            let row = sqlx::query_with(&sql, args_of(&strs(&[kind, id, env_id]))?).fetch_optional(self.exec()).await?;
+            Ok(row.as_ref().map(row_to_doc).transpose()?)
+        }
+
+        /// Looks a document up by one of its unique keys (value compared case-insensitively).
+        pub async fn find_unique(&mut self, scope_id: &str, kind: &str, key: &str, value: &str) -> ApiResult<Option<Doc>> {
+            let sql = format!(
+                "SELECT r.{} FROM unique_keys u JOIN resources r ON r.kind = u.kind AND r.id = u.id \
+                 WHERE u.scope_id = $1 AND u.kind = $2 AND u.key = $3 AND u.value = $4",
+                COLUMNS.replace(", ", ", r.")
+            );
+            let row = sqlx::query_with(&sql, args_of(&strs(&[scope_id, kind, key, &value.to_lowercase()]))?)
+                .fetch_optional(self.exec())
+                .await?;
+            Ok(row.as_ref().map(row_to_doc).transpose()?)
+        }
+
+        pub async fn list(&mut self, q: &ListQuery<'_>) -> ApiResult<Vec<Doc>> {
+            let (mut sql, mut params) = list_where(q);
+            if let Some((at, id)) = &q.after {
+                params.push(Param::Str(at.clone()));
+                let a = params.len();
+                params.push(Param::Str(id.clone()));
+                let b = params.len();
+                sql.push_str(&format!(" AND (created_at > ${a} OR (created_at = ${a} AND id > ${b}))"));
+            }
+            let sql = format!("SELECT {COLUMNS} FROM resources WHERE {sql} ORDER BY created_at, id LIMIT {}", q.limit);
+            let rows = sqlx::query_with(&sql, args_of(&params)?).fetch_all(self.exec()).await?;
+            Ok(rows.iter().map(row_to_doc).collect::<Result<_, _>>()?)
+        }
+
+        pub async fn count(&mut self, q: &ListQuery<'_>) -> ApiResult<i64> {
+            let (sql, params) = list_where(q);
+            let sql = format!("SELECT COUNT(*) AS n FROM resources WHERE {sql}");
+            let row = sqlx::query_with(&sql, args_of(&params)?).fetch_one(self.exec()).await?;
+            Ok(row.try_get::<i64, _>("n")?)
+        }
+
+        /// Every document of a kind under a parent (small child collections: actions, grants).
+        pub async fn children(&mut self, kind: &str, env_id: &str, parent_id: &str) -> ApiResult<Vec<Doc>> {
+            self.list(&ListQuery { kind, env_id, parent_id: Some(parent_id), condition: None, limit: 10_000, after: None }).await
+        }
+
+        pub async fn setting(&mut self, key: &str) -> ApiResult<Option<String>> {
+            let row = sqlx::query_with("SELECT value FROM settings WHERE key = $1", args_of(&strs(&[key]))?)
+                .fetch_optional(self.exec())
+                .await?;
+            Ok(row.map(|r| r.try_get::<String, _>("value")).transpose()?)
+        }
+    };
+}
+
+/// Read access through the pool, outside any transaction.
+pub struct Reader<'a> {
+    pool: &'a AnyPool,
+}
+
+impl<'a> Reader<'a> {
+    fn exec(&self) -> &'a AnyPool {
+        self.pool
+    }
+    reads!();
+}
+
+impl Tx {
+    fn exec(&mut self) -> &mut sqlx::AnyConnection {
+        &mut *self.tx
+    }
+    reads!();
+
+    pub async fn insert(&mut self, doc: &Doc, keys: &[UniqueKey]) -> ApiResult<()> {
+        self.claim_keys(&doc.kind, &doc.id, keys).await?;
+        let sql =
+            format!("INSERT INTO resources ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        let mut args = args_of(&strs(&[
+            &doc.kind,
+            &doc.id,
+            &doc.env_id,
+            &doc.parent_id,
+            &doc.data.to_string(),
+        ]))?;
+        args.add(doc.secrets.clone()).map_err(sqlx::Error::Encode)?;
+        bind(&mut args, &Param::Str(doc.created_at.clone()))?;
+        bind(&mut args, &Param::Str(doc.updated_at.clone()))?;
+        sqlx::query_with(&sql, args).execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Replaces a document's data (and secrets) and re-claims its unique keys.
+    pub async fn update(&mut self, doc: &mut Doc, keys: &[UniqueKey]) -> ApiResult<()> {
+        self.release_keys(&doc.kind, &doc.id).await?;
+        self.claim_keys(&doc.kind, &doc.id, keys).await?;
+        self.update_data(doc).await
+    }
+
+    /// Replaces a document's data (and secrets) when no unique value changes.
+    pub async fn update_data(&mut self, doc: &mut Doc) -> ApiResult<()> {
+        doc.updated_at = crate::clock::now();
+        let mut args = args_of(&strs(&[&doc.data.to_string()]))?;
+        args.add(doc.secrets.clone()).map_err(sqlx::Error::Encode)?;
+        for p in [&doc.updated_at, &doc.kind, &doc.id] {
+            bind(&mut args, &Param::Str(p.clone()))?;
+        }
+        sqlx::query_with("UPDATE resources SET data = $1, secrets = $2, updated_at = $3 WHERE kind = $4 AND id = $5", args)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete(&mut self, kind: &str, id: &str) -> ApiResult<()> {
+        self.release_keys(kind, id).await?;
+        sqlx::query_with(
+            "DELETE FROM resources WHERE kind = $1 AND id = $2",
+            args_of(&strs(&[kind, id]))?,
+        )
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes the documents under a parent, and theirs in turn (e.g. an application's grants).
+    pub async fn delete_children(&mut self, env_id: &str, parent_id: &str) -> ApiResult<()> {
+        let children = sqlx::query_with(
+            "SELECT kind, id FROM resources WHERE env_id = $1 AND parent_id = $2",
+            args_of(&strs(&[env_id, parent_id]))?,
+        )
+        .fetch_all(&mut *self.tx)
+        .await?;
+        for row in children {
+            let kind: String = row.try_get("kind")?;
+            let id: String = row.try_get("id")?;
+            Box::pin(self.delete_children(env_id, &id)).await?;
+            self.delete(&kind, &id).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes everything stored in an environment (its own row included).
+    pub async fn delete_environment(&mut self, env_id: &str) -> ApiResult<()> {
+        let a = strs(&[env_id]);
+        sqlx::query_with(
+            "DELETE FROM unique_keys WHERE id IN (SELECT id FROM resources WHERE env_id = $1) OR scope_id = $1",
+            args_of(&a)?,
+        )
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query_with("DELETE FROM resources WHERE env_id = $1", args_of(&a)?)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Serialises first-start bootstrap between processes sharing a PostgreSQL database.
+    pub async fn lock_bootstrap(&mut self) -> ApiResult<()> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(727275)")
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn set_setting(&mut self, key: &str, value: &str) -> ApiResult<()> {
+        sqlx::query_with(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            args_of(&strs(&[key, value]))?,
+        )
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_keys(&mut self, kind: &str, id: &str, keys: &[UniqueKey]) -> ApiResult<()> {
+        for k in keys {
+            let value = k.value.to_lowercase();
+            let existing = sqlx::query_with(
+                "SELECT id FROM unique_keys WHERE scope_id = $1 AND kind = $2 AND key = $3 AND value = $4",
+                args_of(&strs(&[&k.scope_id, kind, k.key, &value]))?,
+            )
+            .fetch_optional(&mut *self.tx)
+            .await?;
+            if let Some(row) = existing {
+                let existing_id: String = row.try_get("id")?;
+                return Err(uniqueness(k.key, &existing_id));
+            }
+            sqlx::query_with(
+                "INSERT INTO unique_keys (scope_id, kind, key, value, id) VALUES ($1, $2, $3, $4, $5)",
+                args_of(&strs(&[&k.scope_id, kind, k.key, &value, id]))?,
+            )
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => uniqueness(k.key, ""),
+                _ => ApiError::from(e),
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn release_keys(&mut self, kind: &str, id: &str) -> ApiResult<()> {
+        sqlx::query_with(
+            "DELETE FROM unique_keys WHERE kind = $1 AND id = $2",
+            args_of(&strs(&[kind, id]))?,
+        )
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn commit(self) -> ApiResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn uniqueness(key: &str, existing_id: &str) -> ApiError {
+    let mut d = Detail::new(
+        "UNIQUENESS_VIOLATION",
+        Some(key.to_string()),
+        format!("{key} must be unique"),
+    );
+    if !existing_id.is_empty() {
+        d = d.with_inner(serde_json::json!({ "existingId": existing_id }));
+    }
+    ApiError::one(d)
+}
+
+impl Store {
+    pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("postgres") {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        };
+        let pool = match dialect {
+            Dialect::Sqlite => {
+                // Create the file, then open it in WAL mode; synchronous=NORMAL is durable in WAL.
+                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                    .context("parsing the SQLite URL")?
+                    .create_if_missing(true)
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+                let pool = sqlx::SqlitePool::connect_with(opts)
+                    .await
+                    .context("opening the SQLite database")?;
+                pool.close().await;
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlx::query("PRAGMA synchronous = NORMAL")
+                                .execute(&mut *conn)
+                                .await?;
+                            sqlx::query("PRAGMA busy_timeout = 10000")
+                                .execute(&mut *conn)
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await
+                    .context("opening the SQLite database")?
+            }
+            Dialect::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .connect(url)
+                .await
+                .context("connecting to PostgreSQL")?,
+        };
+        let store = Store {
+            pool,
+            dialect,
+            write_lock: (dialect == Dialect::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))),
+        };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    pub fn read(&self) -> Reader<'_> {
+        Reader { pool: &self.pool }
+    }
+
+    pub async fn begin(&self) -> ApiResult<Tx> {
+        let guard = match &self.write_lock {
+            Some(l) => Some(l.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(Tx {
+            tx,
+            dialect: self.dialect,
+            _guard: guard,
+        })
+    }
+
+    pub fn dialect_name(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn renumbers_parameters_outside_strings() {
+        assert_eq!(
+            super::renumber("a = $1 AND b LIKE '$1' OR c = $2", 3),
+            "a = $4 AND b LIKE '$1' OR c = $5"
+        );
+    }
+}
