@@ -3,6 +3,7 @@
 pub mod authz;
 pub mod bootstrap;
 pub mod keys;
+pub mod oauth;
 pub mod password_policy;
 pub mod passwords;
 pub mod secrets;

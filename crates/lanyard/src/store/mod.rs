@@ -4,6 +4,7 @@
 //! upserts, write locking).
 
 mod migrate;
+pub mod runtime;
 pub mod sql_filter;
 
 use std::str::FromStr;
@@ -81,6 +82,7 @@ pub struct UniqueKey {
 pub enum Param {
     Str(String),
     Num(f64),
+    Int(i64),
 }
 
 /// A compiled SQL condition with its parameters (numbered from `first_param`).
@@ -136,6 +138,7 @@ fn bind(args: &mut AnyArguments<'_>, p: &Param) -> Result<(), sqlx::Error> {
     match p {
         Param::Str(s) => args.add(s.clone()),
         Param::Num(n) => args.add(*n),
+        Param::Int(n) => args.add(*n),
     }
     .map_err(sqlx::Error::Encode)
 }

@@ -1,0 +1,3 @@
+//! The OAuth 2.0 / OpenID Connect authorization server rules.
+
+pub mod authorize;

@@ -1,0 +1,88 @@
+//! Runtime state with expiry (flows, sessions, authorization codes, refresh-token families,
+//! OTP challenges): one row per item, read by any process, changed with compare-and-swap on a
+//! version so concurrent requests cannot both consume a single-use item.
+
+use serde_json::Value;
+use sqlx::Row;
+
+use super::{Param, Store, args_of, bind, strs};
+use crate::error::ApiResult;
+
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub kind: String,
+    pub id: String,
+    pub env_id: String,
+    pub data: Value,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub version: i64,
+}
+
+impl Store {
+    pub async fn runtime_put(&self, kind: &str, id: &str, env_id: &str, data: &Value, expires_at: i64) -> ApiResult<()> {
+        let mut args = args_of(&strs(&[kind, id, env_id, &data.to_string()]))?;
+        bind(&mut args, &Param::Int(expires_at))?;
+        sqlx::query_with(
+            "INSERT INTO runtime (kind, id, env_id, data, expires_at, version) VALUES ($1, $2, $3, $4, $5, 0)",
+            args,
+        )
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The item if it exists and has not expired.
+    pub async fn runtime_get(&self, kind: &str, id: &str) -> ApiResult<Option<Item>> {
+        let mut args = args_of(&strs(&[kind, id]))?;
+        bind(&mut args, &Param::Int(crate::clock::unix()))?;
+        let row = sqlx::query_with(
+            "SELECT kind, id, env_id, data, expires_at, version FROM runtime WHERE kind = $1 AND id = $2 AND expires_at > $3",
+            args,
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let data: String = r.try_get("data")?;
+        Ok(Some(Item {
+            kind: r.try_get("kind")?,
+            id: r.try_get("id")?,
+            env_id: r.try_get("env_id")?,
+            data: serde_json::from_str(&data).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            expires_at: r.try_get("expires_at")?,
+            version: r.try_get("version")?,
+        }))
+    }
+
+    /// Replaces an item's data if nobody changed it since `item` was read. False when it lost.
+    pub async fn runtime_swap(&self, item: &Item, data: &Value, expires_at: i64) -> ApiResult<bool> {
+        let mut args = args_of(&strs(&[&data.to_string()]))?;
+        bind(&mut args, &Param::Int(expires_at))?;
+        for s in [&item.kind, &item.id] {
+            bind(&mut args, &Param::Str(s.clone()))?;
+        }
+        bind(&mut args, &Param::Int(item.version))?;
+        let done = sqlx::query_with(
+            "UPDATE runtime SET data = $1, expires_at = $2, version = version + 1 WHERE kind = $3 AND id = $4 AND version = $5",
+            args,
+        )
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn runtime_delete(&self, kind: &str, id: &str) -> ApiResult<bool> {
+        let done = sqlx::query_with("DELETE FROM runtime WHERE kind = $1 AND id = $2", args_of(&strs(&[kind, id]))?)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Removes expired items; returns how many.
+    pub async fn runtime_sweep(&self) -> ApiResult<u64> {
+        let mut args = args_of(&[])?;
+        bind(&mut args, &Param::Int(crate::clock::unix()))?;
+        let done = sqlx::query_with("DELETE FROM runtime WHERE expires_at <= $1", args).execute(self.pool()).await?;
+        Ok(done.rows_affected())
+    }
+}
