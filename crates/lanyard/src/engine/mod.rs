@@ -2,9 +2,13 @@
 
 pub mod authz;
 pub mod bootstrap;
+pub mod common_passwords;
+pub mod flows;
 pub mod keys;
 pub mod oauth;
 pub mod password_policy;
 pub mod passwords;
 pub mod secrets;
+pub mod sessions;
 pub mod tokens;
+pub mod user_password;

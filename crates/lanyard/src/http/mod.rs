@@ -3,11 +3,13 @@
 //! panic containment as layers.
 
 pub mod apps;
+pub mod authorize;
 pub mod extract;
 pub mod mgmt;
 pub mod oauth;
 pub mod openapi;
 pub mod ops;
+pub mod userinfo;
 pub mod users;
 
 use std::time::Instant;
@@ -49,6 +51,54 @@ pub const EXTRA_ROUTES: &[(&str, &str, &str, &str)] = &[
         "204",
     ),
     (
+        "/v1/environments/{envId}/users/{id}",
+        "post",
+        "Lock or unlock a user account (account.lock+json, account.unlock+json)",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/users/{id}/password",
+        "get",
+        "Read a user's password state",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/users/{id}/password",
+        "put",
+        "Set, reset, check, force change or unlock a user's password (by Content-Type)",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/users/{id}/password",
+        "post",
+        "Set, reset, check, force change or unlock a user's password (by Content-Type)",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/users/{id}/enabled",
+        "get",
+        "Read whether a user is enabled",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/users/{id}/enabled",
+        "put",
+        "Enable or disable a user",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/users/{id}/population",
+        "get",
+        "Read a user's population",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/users/{id}/population",
+        "put",
+        "Move a user to another population",
+        "200",
+    ),
+    (
         "/{envId}/as/token",
         "post",
         "OAuth 2.0 token endpoint (client_credentials)",
@@ -88,6 +138,10 @@ pub fn router(app: AppState) -> Router {
             post(oauth::token).fallback(mgmt::method_not_allowed),
         )
         .route("/{envId}/as/jwks", mgmt::get_route(oauth::jwks))
+        .route("/{envId}/as/authorize", get(authorize::authorize_get).post(authorize::authorize_post).fallback(mgmt::method_not_allowed))
+        .route("/{envId}/as/resume", mgmt::get_route(authorize::resume))
+        .route("/{envId}/as/userinfo", get(userinfo::userinfo).post(userinfo::userinfo).fallback(mgmt::method_not_allowed))
+        .route("/{envId}/flows/{flowId}", get(authorize::get_flow).post(authorize::post_flow).fallback(mgmt::method_not_allowed))
         .route(
             "/{envId}/as/.well-known/openid-configuration",
             mgmt::get_route(oauth::discovery),

@@ -85,6 +85,8 @@ pub async fn token(
         "client_credentials" => {
             tokens::client_credentials(&app, &env_id, &client, param(&form, "scope")).await?
         }
+        "authorization_code" => crate::engine::oauth::code_flow::redeem_code(&app, &env_id, &client, &form).await?,
+        "refresh_token" => crate::engine::oauth::code_flow::refresh(&app, &env_id, &client, &form).await?,
         _ => {
             return Err(OAuthError::new(
                 "unsupported_grant_type",
@@ -120,10 +122,10 @@ pub async fn discovery(
         "scopes_supported": ["openid", "profile", "email", "address", "phone"],
         "response_types_supported": ["code", "id_token", "token id_token", "code id_token", "code token", "code token id_token"],
         "response_modes_supported": ["pi.flow", "query", "fragment", "form_post"],
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["authorization_code", "implicit", "client_credentials", "refresh_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "claim_types_supported": ["normal"],
         "claims_supported": ["sub", "iss", "auth_time", "acr", "name", "given_name", "family_name", "middle_name", "preferred_username", "profile", "picture", "zoneinfo", "phone_number", "updated_at", "address", "email", "locale"],
         "code_challenge_methods_supported": ["plain", "S256"],

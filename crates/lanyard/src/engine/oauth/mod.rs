@@ -1,3 +1,7 @@
 //! The OAuth 2.0 / OpenID Connect authorization server rules.
 
 pub mod authorize;
+pub mod bearer;
+pub mod code_flow;
+pub mod grants;
+pub mod issue;
