@@ -10,6 +10,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod userinfo;
+pub mod token_admin;
 pub mod users;
 
 use std::time::Instant;
@@ -140,6 +141,9 @@ pub fn router(app: AppState) -> Router {
         .route("/{envId}/as/jwks", mgmt::get_route(oauth::jwks))
         .route("/{envId}/as/authorize", get(authorize::authorize_get).post(authorize::authorize_post).fallback(mgmt::method_not_allowed))
         .route("/{envId}/as/resume", mgmt::get_route(authorize::resume))
+        .route("/{envId}/as/introspect", post(token_admin::introspect).fallback(mgmt::method_not_allowed))
+        .route("/{envId}/as/revoke", post(token_admin::revoke).fallback(mgmt::method_not_allowed))
+        .route("/{envId}/as/signoff", mgmt::get_route(token_admin::signoff))
         .route("/{envId}/as/userinfo", get(userinfo::userinfo).post(userinfo::userinfo).fallback(mgmt::method_not_allowed))
         .route("/{envId}/flows/{flowId}", get(authorize::get_flow).post(authorize::post_flow).fallback(mgmt::method_not_allowed))
         .route(

@@ -202,7 +202,7 @@ async fn issue_tokens(app: &App, env_id: &str, client: &Doc, scopes: &ScopeSet, 
     Ok((body, (jti, clock::unix() + expires_in), fam))
 }
 
-async fn revoke_family(app: &App, env_id: &str, family: &str) -> ApiResult<()> {
+pub async fn revoke_family(app: &App, env_id: &str, family: &str) -> ApiResult<()> {
     for _ in 0..5 {
         match app.store.runtime_get(FAMILY_KIND, family).await? {
             Some(item) if item.env_id == env_id => {

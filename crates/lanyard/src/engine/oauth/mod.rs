@@ -4,4 +4,5 @@ pub mod authorize;
 pub mod bearer;
 pub mod code_flow;
 pub mod grants;
+pub mod introspection;
 pub mod issue;
