@@ -143,6 +143,7 @@ async fn authorize(app: &App, env_id: &str, params: Vec<(String, String)>, heade
     let client = applications::find_by_client_id(app, env_id, &client_id)
         .await?
         .ok_or_else(|| ApiError::one(crate::error::Detail::invalid("client_id", "The client_id does not name an application of this environment.")))?;
+    let params = crate::engine::oauth::request_object::merge(app, &client, params)?;
     let req = match authorize::validate(&client, &params) {
         Ok(r) => r,
         Err(AuthorizeError::Direct(e)) => return Err(e),

@@ -226,8 +226,8 @@ pub fn validate(app: &Doc, params: &[(String, String)]) -> Result<AuthorizeReque
         Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| fail("invalid_request", "max_age must be a non-negative integer.", mode))?),
         None => None,
     };
-    if get("request").is_some() || get("request_uri").is_some() {
-        return Err(fail("request_not_supported", "Request objects are not supported yet.", mode));
+    if get("request_uri").is_some() {
+        return Err(fail("request_uri_not_supported", "request_uri is not supported; send the request object in `request`.", mode));
     }
     Ok(AuthorizeRequest {
         client_id: app.data["clientId"].as_str().unwrap_or(&app.id).to_string(),

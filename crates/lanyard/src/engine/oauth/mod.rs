@@ -6,3 +6,4 @@ pub mod code_flow;
 pub mod grants;
 pub mod introspection;
 pub mod issue;
+pub mod request_object;
