@@ -69,6 +69,13 @@ pub struct ServeArgs {
     /// argon2id iterations [default: 2].
     #[arg(long, env = "LANYARD_ARGON2_ITERATIONS")]
     pub argon2_iterations: Option<u32>,
+    /// SMTP server for email delivery, e.g. smtp://user:pass@mail.example.com:587?tls=required
+    /// or smtps://...; without it, messages are only recorded in the outbox.
+    #[arg(long, env = "LANYARD_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The From address of emails [default: Lanyard <noreply@localhost>].
+    #[arg(long, env = "LANYARD_SMTP_FROM")]
+    pub smtp_from: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -85,6 +92,8 @@ struct FileSettings {
     master_key: Option<String>,
     argon2_memory_kib: Option<u32>,
     argon2_iterations: Option<u32>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -100,7 +109,31 @@ pub struct Settings {
     pub admin_client_secret: Option<String>,
     pub master_key: Option<String>,
     pub hash: crate::engine::passwords::HashParams,
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
 }
+
+impl Default for Settings {
+    /// The defaults of `lanyard serve` (for embedding and tests; `resolve` reads the real ones).
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".parse().expect("valid default"),
+            data_dir: PathBuf::from("./lanyard-data"),
+            database_url: "sqlite://./lanyard-data/lanyard.db".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            log_format: LogFormat::Text,
+            log: "info".into(),
+            admin_client_id: None,
+            admin_client_secret: None,
+            master_key: None,
+            hash: crate::engine::passwords::HashParams::default(),
+            smtp_url: None,
+            smtp_from: DEFAULT_FROM.into(),
+        }
+    }
+}
+
+const DEFAULT_FROM: &str = "Lanyard <noreply@localhost>";
 
 impl Settings {
     pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
@@ -168,6 +201,8 @@ impl Settings {
                     .unwrap_or(defaults.iterations),
                 parallelism: 1,
             },
+            smtp_url: args.smtp_url.or(file.smtp_url),
+            smtp_from: args.smtp_from.or(file.smtp_from).unwrap_or_else(|| DEFAULT_FROM.into()),
         })
     }
 }

@@ -30,6 +30,7 @@ pub struct Role {
 pub const ORGANIZATION_ADMIN: &str = "db6213eb-a905-4e86-b686-c46b428a6133";
 pub const ENVIRONMENT_ADMIN: &str = "da84f8c5-32fd-489d-b14e-b97aab884527";
 pub const IDENTITY_DATA_ADMIN: &str = "9cfb1dab-5c27-47e0-86a1-ce117487933f";
+pub const IDENTITY_DATA_READ_ONLY: &str = "7b33d539-72f8-477f-aaf0-f5d527807473";
 
 pub const ROLES: &[Role] = &[
     Role {
@@ -64,7 +65,7 @@ pub const ROLES: &[Role] = &[
         grants: &[(Area::Identity, true)],
     },
     Role {
-        id: "7b33d539-72f8-477f-aaf0-f5d527807473",
+        id: IDENTITY_DATA_READ_ONLY,
         name: "Identity Data Read Only",
         description: "Reads users and their data.",
         applicable_to: &["ENVIRONMENT", "POPULATION", "ORGANIZATION"],
@@ -100,6 +101,20 @@ pub const ROLES: &[Role] = &[
 
 pub fn role(id: &str) -> Option<&'static Role> {
     ROLES.iter().find(|r| r.id == id)
+}
+
+/// Whether a holder of role `holder` may assign role `target` (PingOne's built-in admin roles
+/// table: Environment Admin assigns every role but Organization Admin; Identity Data Admin assigns
+/// the identity data roles; Organization Admin assigns Environment Admin; the read-only and
+/// developer roles assign nothing). A second organization administrator comes from a worker
+/// created through the API, which inherits its creator's roles.
+pub fn assignable_by(holder: &str, target: &str) -> bool {
+    match holder {
+        ORGANIZATION_ADMIN => target == ENVIRONMENT_ADMIN,
+        ENVIRONMENT_ADMIN => target != ORGANIZATION_ADMIN,
+        IDENTITY_DATA_ADMIN => target == IDENTITY_DATA_ADMIN || target == IDENTITY_DATA_READ_ONLY,
+        _ => false,
+    }
 }
 
 pub fn role_json(r: &Role, public_url: &str) -> Value {
@@ -187,6 +202,54 @@ impl Actor {
             role(&a.role_id)
                 .is_some_and(|r| r.grants.iter().any(|(ar, w)| *ar == area && (*w || !write)))
         })
+    }
+
+    /// Whether the actor may assign (or remove) `role_id` with this scope: one of its own role
+    /// assignments must both allow assigning that role and cover the scope. `scope_env` is the
+    /// environment of a POPULATION or APPLICATION scope.
+    pub fn may_assign(
+        &self,
+        role_id: &str,
+        scope_type: &str,
+        scope_id: &str,
+        scope_env: &str,
+        org_id: &str,
+    ) -> bool {
+        self.assignments.iter().any(|a| {
+            assignable_by(&a.role_id, role_id)
+                && match a.scope_type.as_str() {
+                    "ORGANIZATION" => a.scope_id == org_id && self.org_id == org_id,
+                    "ENVIRONMENT" => match scope_type {
+                        "ENVIRONMENT" => scope_id == a.scope_id,
+                        "POPULATION" | "APPLICATION" => scope_env == a.scope_id,
+                        _ => false,
+                    },
+                    other => other == scope_type && a.scope_id == scope_id,
+                }
+        })
+    }
+
+    /// The environments whose documents the actor may read: `None` for every environment of
+    /// the organization, else the ids named by its environment-scoped roles that read them.
+    pub fn readable_environments(&self) -> Option<Vec<String>> {
+        let reads_envs = |a: &Assignment| {
+            role(&a.role_id)
+                .is_some_and(|r| r.grants.iter().any(|(ar, _)| *ar == Area::Environments))
+        };
+        let org_wide = self
+            .assignments
+            .iter()
+            .any(|a| a.scope_type == "ORGANIZATION" && a.scope_id == self.org_id && reads_envs(a));
+        if org_wide {
+            return None;
+        }
+        Some(
+            self.assignments
+                .iter()
+                .filter(|a| a.scope_type == "ENVIRONMENT" && reads_envs(a))
+                .map(|a| a.scope_id.clone())
+                .collect(),
+        )
     }
 
     /// Organization-level rights (creating environments).

@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod common_passwords;
 pub mod flows;
 pub mod keys;
+pub mod notifications;
 pub mod oauth;
 pub mod password_policy;
 pub mod passwords;

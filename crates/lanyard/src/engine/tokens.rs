@@ -78,9 +78,10 @@ pub async fn authenticate(app: &App, authorization: Option<&str>) -> ApiResult<A
             "User access tokens cannot call the management API yet.".into(),
         ));
     }
+    // Only worker applications act on the management API with their own role assignments.
     let client = applications::find_by_client_id(app, &env_id, client_id)
         .await?
-        .filter(|c| c.data["enabled"] == true)
+        .filter(|c| c.data["enabled"] == true && c.data["type"] == "WORKER")
         .ok_or_else(|| {
             unauthorized("The client of this access token no longer exists or is disabled.")
         })?;

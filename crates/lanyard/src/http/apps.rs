@@ -114,6 +114,13 @@ pub async fn drop_previous(mg: Mgmt) -> ApiResult<StatusCode> {
         .get(KIND, &mg.env()?.id, mg.param("id"))
         .await?
         .ok_or_else(ApiError::not_found)?;
+    if doc.secrets.is_none() {
+        // A public client has no secret; storing an empty one would make it look confidential.
+        return Err(ApiError::RequestFailed(
+            "This application has no client secret.".into(),
+            vec![],
+        ));
+    }
     let mut secrets = applications::secrets_of(&mg.app, &doc)?;
     if let Some(m) = secrets.as_object_mut() {
         m.remove("previous");

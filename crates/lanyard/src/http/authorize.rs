@@ -25,7 +25,7 @@ async fn env_doc(app: &App, env_id: &str) -> ApiResult<Doc> {
     app.store.read().get(environments::KIND, env_id, env_id).await?.ok_or_else(|| ApiError::NotFound("The environment was not found.".into()))
 }
 
-fn remote_ip(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn remote_ip(headers: &HeaderMap) -> Option<String> {
     headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next()).map(|s| s.trim().to_string())
 }
 
@@ -248,8 +248,9 @@ async fn finish(app: &App, cookie: &str, flow: Flow) -> ApiResult<Response> {
     Ok(deliver(&redirect_uri, req.response_mode, &params, body))
 }
 
-/// Loads a flow and checks it belongs to the calling browser (its `ST` cookie).
-async fn owned_flow(app: &App, env_id: &str, flow_id: &str, headers: &HeaderMap) -> ApiResult<(crate::store::runtime::Item, Flow, String, Session)> {
+/// Loads a flow and checks it belongs to the calling browser (its `ST` cookie). Shared with
+/// the hosted sign-on pages (`signon.rs`).
+pub(crate) async fn owned_flow(app: &App, env_id: &str, flow_id: &str, headers: &HeaderMap) -> ApiResult<(crate::store::runtime::Item, Flow, String, Session)> {
     env_doc(app, env_id).await?;
     let (item, flow) = flows::load(app, env_id, flow_id).await?;
     let cookie = sessions::cookie_of(headers).unwrap_or_default();

@@ -164,7 +164,19 @@ async fn list(
 ) -> ApiResult<Response> {
     let spec = r.spec();
     let is_env = spec.kind == environments::KIND;
-    mg.require(spec.area, false)?;
+    if is_env {
+        // Environment-scoped admins list the environments their roles cover (filtered below);
+        // an actor whose roles read no environment at all is refused.
+        if mg
+            .actor
+            .readable_environments()
+            .is_some_and(|ids| ids.is_empty())
+        {
+            return Err(super::extract::forbidden_env());
+        }
+    } else {
+        mg.require(spec.area, false)?;
+    }
     let (limit, after) = paging(&q)?;
     let mut condition = match q.get("filter") {
         Some(f) => Some(sql_filter::compile(
@@ -201,7 +213,7 @@ async fn list(
         after,
     };
     let mut reader = mg.app.store.read();
-    let mut docs = reader.list(&query).await?;
+    let mut docs = reader.list_ordered(&query, r.newest_first()).await?;
     let total = reader.count(&query).await?;
     let more = docs.len() > limit;
     docs.truncate(limit);
@@ -242,7 +254,7 @@ async fn list(
     }
     let mut embedded = serde_json::Map::new();
     let size = items.len();
-    embedded.insert(spec.collection.to_string(), Value::Array(items));
+    embedded.insert(r.embedded_key().to_string(), Value::Array(items));
     Ok(
         axum::Json(json!({ "_links": links, "_embedded": embedded, "count": total, "size": size }))
             .into_response(),
@@ -275,6 +287,7 @@ async fn create(
             org_id: &mg.org_id,
         };
         let doc = ops::create(&mut ctx, r, &input, &parent).await?;
+        r.created_by(&mut ctx, &doc, &input, &mg.actor).await?;
         tx.commit().await?;
         doc
     };
@@ -346,6 +359,7 @@ async fn remove(r: &'static dyn Resource, mg: Mgmt) -> ApiResult<StatusCode> {
     let spec = r.spec();
     mg.require(spec.area, true)?;
     let doc = load(&mg, r).await?;
+    r.deletable_by(&mg.actor, &mg.org_id, &doc)?;
     let env = mg.env()?.clone();
     let mut tx = mg.app.store.begin().await?;
     let mut ctx = WriteCtx {

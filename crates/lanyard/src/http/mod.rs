@@ -9,6 +9,7 @@ pub mod mgmt;
 pub mod oauth;
 pub mod openapi;
 pub mod ops;
+pub mod signon;
 pub mod userinfo;
 pub mod token_admin;
 pub mod users;
@@ -146,6 +147,8 @@ pub fn router(app: AppState) -> Router {
         .route("/{envId}/as/signoff", mgmt::get_route(token_admin::signoff))
         .route("/{envId}/as/userinfo", get(userinfo::userinfo).post(userinfo::userinfo).fallback(mgmt::method_not_allowed))
         .route("/{envId}/flows/{flowId}", get(authorize::get_flow).post(authorize::post_flow).fallback(mgmt::method_not_allowed))
+        .route("/{envId}/signon/", get(signon::page_get).post(signon::page_post).fallback(mgmt::method_not_allowed))
+        .route("/{envId}/signon", get(signon::page_get).post(signon::page_post).fallback(mgmt::method_not_allowed))
         .route(
             "/{envId}/as/.well-known/openid-configuration",
             mgmt::get_route(oauth::discovery),

@@ -253,6 +253,11 @@ fn check_value(ty: &Ty, v: &Value, target: &str, errors: &mut Vec<Detail>) -> Op
         },
         Ty::Bool => match v {
             Value::Bool(_) => Some(v.clone()),
+            // PingOne (Jackson) coerces the strings "true"/"false" to booleans, and its own
+            // guides send them (`"default": "false"` on a sign-on policy); they are stored as
+            // booleans. Any other string is still a type error.
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Some(Value::Bool(true)),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Some(Value::Bool(false)),
             _ => type_error(target, "a boolean", errors),
         },
         Ty::Int { min, max } => match v.as_i64() {
@@ -463,6 +468,44 @@ mod tests {
         assert_eq!(
             err[1].inner_error,
             Some(json!({"allowedValues": ["A", "B"]}))
+        );
+    }
+
+    #[test]
+    fn boolean_strings_are_coerced() {
+        let out = validate(
+            FIELDS,
+            &json!({"name": "x", "enabled": "TRUE"}),
+            None,
+            Mode::Create,
+        )
+        .unwrap();
+        assert_eq!(out["enabled"], json!(true));
+        let out = validate(
+            FIELDS,
+            &json!({"name": "x", "enabled": "false"}),
+            None,
+            Mode::Create,
+        )
+        .unwrap();
+        assert_eq!(out["enabled"], json!(false));
+        assert!(
+            validate(
+                FIELDS,
+                &json!({"name": "x", "enabled": "yes"}),
+                None,
+                Mode::Create
+            )
+            .is_err()
+        );
+        assert!(
+            validate(
+                FIELDS,
+                &json!({"name": "x", "enabled": 1}),
+                None,
+                Mode::Create
+            )
+            .is_err()
         );
     }
 

@@ -467,6 +467,40 @@ impl Resource for Applications {
         Ok(())
     }
 
+    /// A client_credentials worker created through the API inherits its creator's role
+    /// assignments unless the request says `assignActorRoles: false` (PingOne: "by default the
+    /// application inherits the same role assignments as the actor that created the
+    /// application"). Interactive workers act with their user's roles instead.
+    async fn created_by(
+        &self,
+        ctx: &mut WriteCtx<'_>,
+        doc: &Doc,
+        input: &Value,
+        actor: &crate::engine::authz::Actor,
+    ) -> ApiResult<()> {
+        if doc.data["protocol"] != "OPENID_CONNECT"
+            || doc.data["type"] != "WORKER"
+            || input["assignActorRoles"] == false
+            || !strings(&doc.data["grantTypes"]).contains(&"CLIENT_CREDENTIALS")
+        {
+            return Ok(());
+        }
+        let mut done: Vec<(&str, &str, &str)> = Vec::new();
+        for a in &actor.assignments {
+            let key = (
+                a.role_id.as_str(),
+                a.scope_type.as_str(),
+                a.scope_id.as_str(),
+            );
+            if done.contains(&key) {
+                continue;
+            }
+            done.push(key);
+            super::roles::insert(ctx.tx, &doc.env_id, &doc.id, a, false).await?;
+        }
+        Ok(())
+    }
+
     async fn after_create(&self, ctx: &mut WriteCtx<'_>, doc: &Doc) -> ApiResult<()> {
         // The core subject mapping every application has.
         let (name, value) = if doc.data["protocol"] == "SAML" {
@@ -512,10 +546,13 @@ pub async fn find_by_client_id(app: &App, env_id: &str, client_id: &str) -> ApiR
     if client_id.is_empty() || client_id.len() > 256 {
         return Ok(None);
     }
-    app.store
+    // Unique keys compare case-insensitively; an OAuth client_id is compared exactly.
+    Ok(app
+        .store
         .read()
         .find_unique(env_id, KIND, "clientId", client_id)
-        .await
+        .await?
+        .filter(|d| d.data["clientId"].as_str() == Some(client_id)))
 }
 
 pub fn secrets_of(app: &App, doc: &Doc) -> ApiResult<Value> {
@@ -642,6 +679,26 @@ impl Resource for Grants {
 
 // ---- attribute mappings ----
 
+/// A mapping or claim value: a literal, or exactly `${user.<path>}` (mappings read only the user;
+/// anything else inside `${…}` could never be evaluated and would be released as literal text).
+pub fn check_user_expression(value: &str, target: &str) -> ApiResult<()> {
+    if !value.contains("${") {
+        return Ok(());
+    }
+    const PATTERN: &str = r"^\$\{user\.[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\}$";
+    if crate::model::schema::pattern_matches(PATTERN, value) {
+        Ok(())
+    } else {
+        Err(ApiError::one(
+            Detail::invalid(
+                target,
+                "An expression must be ${user.<attribute path>}; other values are literals.",
+            )
+            .with_inner(json!({ "allowedPattern": PATTERN })),
+        ))
+    }
+}
+
 const RESERVED_OIDC_CLAIMS: &[&str] = &[
     "acr",
     "amr",
@@ -716,6 +773,7 @@ impl Resource for AttributeMappings {
             .await?
             .ok_or_else(ApiError::not_found)?;
         let name = doc.data["name"].as_str().unwrap_or_default().to_string();
+        check_user_expression(doc.data["value"].as_str().unwrap_or_default(), "value")?;
         let is_core = existing.is_some_and(|e| e.data["mappingType"] == "CORE");
         if is_core && existing.is_some_and(|e| e.data["name"] != doc.data["name"]) {
             return Err(ApiError::one(Detail::invalid(

@@ -164,20 +164,11 @@ pub async fn org_of(app: &App, env_id: &str) -> ApiResult<String> {
 }
 
 /// Limits an environment listing to the environments the actor's role assignments cover.
+/// Only roles that read environments count: an environment listed is one the actor may also read.
 pub fn visibility_condition(actor: &Actor, condition: Option<Condition>) -> Option<Condition> {
-    let org_wide = actor
-        .assignments
-        .iter()
-        .any(|a| a.scope_type == "ORGANIZATION" && a.scope_id == actor.org_id);
-    if org_wide {
+    let Some(ids) = actor.readable_environments() else {
         return condition;
-    }
-    let ids: Vec<String> = actor
-        .assignments
-        .iter()
-        .filter(|a| a.scope_type == "ENVIRONMENT")
-        .map(|a| a.scope_id.clone())
-        .collect();
+    };
     let mut c = Condition::default();
     if ids.is_empty() {
         c.sql = "1 = 0".into();

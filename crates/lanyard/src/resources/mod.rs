@@ -6,6 +6,7 @@
 pub mod applications;
 pub mod environments;
 pub mod ops;
+pub mod outbox;
 pub mod policies;
 pub mod populations;
 pub mod priority;
@@ -15,7 +16,7 @@ pub mod users;
 
 use serde_json::{Map, Value, json};
 
-use crate::engine::authz::Area;
+use crate::engine::authz::{Actor, Area};
 use crate::error::ApiResult;
 use crate::model::schema::Field;
 use crate::state::App;
@@ -118,9 +119,37 @@ pub trait Resource: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Rules that depend on who creates the document through the management API (roles within
+    /// the actor's own authority, roles a new worker inherits); runs after `after_create`, in the
+    /// same transaction.
+    async fn created_by(
+        &self,
+        _ctx: &mut WriteCtx<'_>,
+        _doc: &Doc,
+        _input: &Value,
+        _actor: &Actor,
+    ) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// Refusals that depend on who deletes the document through the management API.
+    fn deletable_by(&self, _actor: &Actor, _org_id: &str, _doc: &Doc) -> ApiResult<()> {
+        Ok(())
+    }
+
     /// Refusals and cascades before a delete (same transaction). Children are removed generically.
     async fn before_delete(&self, _ctx: &mut WriteCtx<'_>, _doc: &Doc) -> ApiResult<()> {
         Ok(())
+    }
+
+    /// The `_embedded` key of collections, when it differs from the path segment.
+    fn embedded_key(&self) -> &'static str {
+        self.spec().collection
+    }
+
+    /// Whether collections list newest first (e.g. the outbox) instead of in creation order.
+    fn newest_first(&self) -> bool {
+        false
     }
 
     /// Computed read-only fields (e.g. a population's user count).
@@ -232,5 +261,6 @@ pub fn all() -> Vec<&'static dyn Resource> {
         &policies::ACTIONS,
         &roles::APPLICATION_ROLE_ASSIGNMENTS,
         &roles::USER_ROLE_ASSIGNMENTS,
+        &outbox::OUTBOX,
     ]
 }

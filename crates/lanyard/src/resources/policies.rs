@@ -31,7 +31,8 @@ const FIELDS: &[Field] = &[
     )
     .req(),
     f("description", s(1024)),
-    f("default", Ty::Bool).def_bool(false),
+    // Defaulted in `prepare`: a PUT that omits it keeps the current value.
+    f("default", Ty::Bool),
 ];
 
 pub static SPEC: Spec = Spec {
@@ -69,6 +70,11 @@ impl Resource for SignOnPolicies {
         existing: Option<&Doc>,
     ) -> ApiResult<()> {
         let was_default = existing.is_some_and(|e| e.data["default"] == true);
+        // `default` can only be set to true (which moves it here from the previous default); a
+        // PUT that leaves it out, as clients that do not manage it do, keeps the current value.
+        if doc.data.get("default").is_none() {
+            doc.data["default"] = json!(was_default);
+        }
         if was_default && doc.data["default"] != true {
             return Err(ApiError::one(Detail::invalid(
                 "default",
@@ -76,6 +82,8 @@ impl Resource for SignOnPolicies {
             )));
         }
         if doc.data["default"] == true && !was_default {
+            // One default per environment, also when two writers set it at once.
+            ctx.tx.lock(&doc.env_id, &doc.env_id).await?;
             for mut other in ctx.tx.children(KIND, &doc.env_id, "").await? {
                 if other.id != doc.id && other.data["default"] == true {
                     other.data["default"] = json!(false);
@@ -285,14 +293,16 @@ impl Resource for Actions {
         }
         if let Some(cond) = doc.data.get("condition") {
             check_condition(cond, "condition")?;
-            if doc.data["priority"] == 1 && uses_user_attribute(cond) {
-                return Err(ApiError::one(Detail::invalid(
-                    "condition",
-                    "The first action of a policy cannot depend on user attributes.",
-                )));
-            }
         }
-        priority::place(ctx.tx, doc).await
+        // The priority asked for may be past the end: check the rule at the placed priority.
+        priority::place(ctx.tx, doc).await?;
+        if doc.data["priority"] == 1 && doc.data.get("condition").is_some_and(uses_user_attribute) {
+            return Err(ApiError::one(Detail::invalid(
+                "condition",
+                "The first action of a policy cannot depend on user attributes.",
+            )));
+        }
+        Ok(())
     }
 
     async fn before_delete(&self, ctx: &mut WriteCtx<'_>, doc: &Doc) -> ApiResult<()> {

@@ -16,7 +16,8 @@ pub const KIND: &str = "population";
 const FIELDS: &[Field] = &[
     f("name", s(256)).req(),
     f("description", s(1024)),
-    f("default", Ty::Bool).def_bool(false),
+    // Defaulted in `prepare`: a PUT that omits it keeps the current value.
+    f("default", Ty::Bool),
     f(
         "alternativeIdentifiers",
         Ty::Arr(&Ty::Str { min: 1, max: 256 }, 100),
@@ -74,6 +75,11 @@ impl Resource for Populations {
             }
         }
         let was_default = existing.is_some_and(|e| e.data["default"] == true);
+        // `default` can only be set to true (which moves it here from the previous default); a
+        // PUT that leaves it out, as clients that do not manage it do, keeps the current value.
+        if doc.data.get("default").is_none() {
+            doc.data["default"] = json!(was_default);
+        }
         if was_default && doc.data["default"] != true {
             return Err(ApiError::one(Detail::invalid(
                 "default",
@@ -81,6 +87,8 @@ impl Resource for Populations {
             )));
         }
         if doc.data["default"] == true && !was_default {
+            // One default per environment, also when two writers set it at once.
+            ctx.tx.lock(&doc.env_id, &doc.env_id).await?;
             // At most one default population per environment.
             for mut other in ctx.tx.children(KIND, &doc.env_id, "").await? {
                 if other.id != doc.id && other.data["default"] == true {

@@ -8,6 +8,8 @@ use crate::store::{Doc, Tx};
 
 /// Places `doc` at its requested priority among its siblings and renumbers them.
 pub async fn place(tx: &mut Tx, doc: &mut Doc) -> ApiResult<()> {
+    // Concurrent writers under one parent would renumber from the same snapshot.
+    tx.lock(&doc.env_id, &doc.parent_id).await?;
     let mut siblings: Vec<Doc> = tx
         .children(&doc.kind, &doc.env_id, &doc.parent_id)
         .await?
@@ -30,6 +32,7 @@ pub async fn place(tx: &mut Tx, doc: &mut Doc) -> ApiResult<()> {
 
 /// Closes the gap left by `removed`.
 pub async fn compact(tx: &mut Tx, removed: &Doc) -> ApiResult<()> {
+    tx.lock(&removed.env_id, &removed.parent_id).await?;
     let mut siblings: Vec<Doc> = tx
         .children(&removed.kind, &removed.env_id, &removed.parent_id)
         .await?

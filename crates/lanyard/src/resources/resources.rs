@@ -161,22 +161,33 @@ impl Resource for Resources {
             ));
         }
         // Grants of this resource go with it.
-        let cond = crate::store::Condition {
-            sql: format!("{} = $1", ctx.tx.dialect.json_text("resource.id")),
-            params: vec![crate::store::Param::Str(doc.id.clone())],
-        };
-        let q = crate::store::ListQuery {
-            kind: super::applications::GRANT_KIND,
-            env_id: &doc.env_id,
-            parent_id: None,
-            condition: Some(cond),
-            limit: 100_000,
-            after: None,
-        };
-        for g in ctx.tx.list(&q).await? {
+        for g in ctx
+            .tx
+            .list(&grants_of(ctx.tx.dialect, &doc.env_id, &doc.id))
+            .await?
+        {
             ctx.tx.delete(&g.kind, &g.id).await?;
         }
         Ok(())
+    }
+}
+
+/// Every application's grant of a resource.
+fn grants_of<'a>(
+    dialect: crate::store::Dialect,
+    env_id: &'a str,
+    resource_id: &str,
+) -> crate::store::ListQuery<'a> {
+    crate::store::ListQuery {
+        kind: super::applications::GRANT_KIND,
+        env_id,
+        parent_id: None,
+        condition: Some(crate::store::Condition {
+            sql: format!("{} = $1", dialect.json_text("resource.id")),
+            params: vec![crate::store::Param::Str(resource_id.to_string())],
+        }),
+        limit: 100_000,
+        after: None,
     }
 }
 
@@ -352,13 +363,12 @@ impl Resource for Scopes {
         }
         match res.data["type"].as_str() {
             Some("PINGONE_API") => {
-                let user_scope = name == "p1:read:user"
-                    || name == "p1:update:user"
-                    || name.starts_with("p1:read:user:")
-                    || name.starts_with("p1:update:user:");
-                if existing.is_none()
-                    && !(name.starts_with("p1:read:user:") || name.starts_with("p1:update:user:"))
-                {
+                // `p1:read:user:{suffix}` / `p1:update:user:{suffix}`, with a non-empty suffix.
+                let sub_scope = ["p1:read:user:", "p1:update:user:"]
+                    .iter()
+                    .any(|p| name.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
+                let user_scope = name == "p1:read:user" || name == "p1:update:user" || sub_scope;
+                if existing.is_none() && !sub_scope {
                     return Err(ApiError::one(Detail::invalid(
                         "name",
                         "Only p1:read:user:{suffix} and p1:update:user:{suffix} scopes can be added to the PingOne API resource.",
@@ -385,7 +395,21 @@ impl Resource for Scopes {
                     )));
                 }
             }
-            _ => {}
+            _ => {
+                // The openid resource takes custom scopes, but `p1:` names belong to PingOne.
+                if name.starts_with("p1:") {
+                    return Err(ApiError::one(Detail::invalid(
+                        "name",
+                        "The p1: prefix is reserved for PingOne API scopes.",
+                    )));
+                }
+                if doc.data.get("schemaAttributes").is_some() {
+                    return Err(ApiError::one(Detail::invalid(
+                        "schemaAttributes",
+                        "schemaAttributes apply only to PingOne API scopes.",
+                    )));
+                }
+            }
         }
         if let Some(attrs) = doc.data["schemaAttributes"].as_array() {
             if attrs.len() > 1 && attrs.iter().any(|a| a == "*") {
@@ -411,6 +435,30 @@ impl Resource for Scopes {
                 "A predefined scope cannot be deleted.".into(),
                 vec![],
             ));
+        }
+        // Grants of the resource lose the scope; a grant left with no scope goes with it.
+        for mut grant in ctx
+            .tx
+            .list(&grants_of(ctx.tx.dialect, &doc.env_id, &doc.parent_id))
+            .await?
+        {
+            let Some(scopes) = grant.data["scopes"].as_array() else {
+                continue;
+            };
+            let kept: Vec<_> = scopes
+                .iter()
+                .filter(|s| s["id"] != doc.id.as_str())
+                .cloned()
+                .collect();
+            if kept.len() == scopes.len() {
+                continue;
+            }
+            if kept.is_empty() {
+                ctx.tx.delete(&grant.kind, &grant.id).await?;
+            } else {
+                grant.data["scopes"] = json!(kept);
+                ctx.tx.update_data(&mut grant).await?;
+            }
         }
         Ok(())
     }
@@ -485,6 +533,10 @@ impl Resource for ResourceAttributes {
             .get(KIND, &doc.env_id, &doc.parent_id)
             .await?
             .ok_or_else(ApiError::not_found)?;
+        super::applications::check_user_expression(
+            doc.data["value"].as_str().unwrap_or_default(),
+            "value",
+        )?;
         let core = existing.is_some_and(|e| e.data["type"] == "CORE");
         if core {
             if existing.is_some_and(|e| e.data["name"] != doc.data["name"]) {

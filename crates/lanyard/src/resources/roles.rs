@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{Methods, ParentSpec, Resource, Spec, WriteCtx};
-use crate::engine::authz::{self, Area, Assignment};
+use crate::engine::authz::{self, Actor, Area, Assignment};
 use crate::error::{ApiError, ApiResult, Detail};
 use crate::model::schema::{Field, Ty, f};
 use crate::state::App;
@@ -139,6 +139,8 @@ impl Resource for RoleAssignments {
                 "The scope does not exist in this organization.",
             )));
         }
+        // Two identical assignments posted at once must not both pass the check below.
+        ctx.tx.lock(&doc.env_id, &doc.parent_id).await?;
         for other in ctx.tx.children(KIND, &doc.env_id, &doc.parent_id).await? {
             if other.data["role"] == doc.data["role"] && other.data["scope"] == doc.data["scope"] {
                 return Err(ApiError::one(
@@ -155,18 +157,74 @@ impl Resource for RoleAssignments {
         Ok(())
     }
 
+    async fn created_by(
+        &self,
+        ctx: &mut WriteCtx<'_>,
+        doc: &Doc,
+        _input: &serde_json::Value,
+        actor: &Actor,
+    ) -> ApiResult<()> {
+        within_authority(actor, doc, ctx.org_id)
+    }
+
+    fn deletable_by(&self, actor: &Actor, org_id: &str, doc: &Doc) -> ApiResult<()> {
+        // A read-only assignment is refused as such, whoever asks.
+        if doc.data["readOnly"] == true {
+            return Err(read_only(doc));
+        }
+        within_authority(actor, doc, org_id)
+    }
+
     async fn before_delete(&self, _ctx: &mut WriteCtx<'_>, doc: &Doc) -> ApiResult<()> {
         if doc.data["readOnly"] == true {
-            return Err(ApiError::RequestFailed(
-                format!(
-                    "Role assignment {} cannot be deleted as it is read only.",
-                    doc.id
-                ),
-                vec![],
-            ));
+            return Err(read_only(doc));
         }
         Ok(())
     }
+}
+
+fn read_only(doc: &Doc) -> ApiError {
+    ApiError::RequestFailed(
+        format!(
+            "Role assignment {} cannot be deleted as it is read only.",
+            doc.id
+        ),
+        vec![],
+    )
+}
+
+/// An actor may only hand out (or take away) roles it could assign itself, over scopes its own
+/// role assignments cover: no one escalates beyond their own roles.
+fn within_authority(actor: &Actor, doc: &Doc, org_id: &str) -> ApiResult<()> {
+    let Some(a) = Assignment::from_json(&doc.data) else {
+        return Ok(());
+    };
+    if actor.may_assign(&a.role_id, &a.scope_type, &a.scope_id, &doc.env_id, org_id) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "The actor cannot assign this role with this scope.".into(),
+        ))
+    }
+}
+
+/// Stores a role assignment directly (roles a new worker inherits from its creator).
+pub async fn insert(
+    tx: &mut crate::store::Tx,
+    env_id: &str,
+    actor_id: &str,
+    a: &Assignment,
+    read_only: bool,
+) -> ApiResult<()> {
+    let data = json!({ "role": { "id": a.role_id }, "scope": { "id": a.scope_id, "type": a.scope_type }, "readOnly": read_only });
+    let doc = Doc::new(
+        KIND,
+        &uuid::Uuid::new_v4().to_string(),
+        env_id,
+        actor_id,
+        data,
+    );
+    tx.insert(&doc, &[]).await
 }
 
 /// The role assignments of an actor (application or user) living in `env_id`.

@@ -222,15 +222,21 @@ macro_rules! reads {
         }
 
         pub async fn list(&mut self, q: &ListQuery<'_>) -> ApiResult<Vec<Doc>> {
+            self.list_ordered(q, false).await
+        }
+
+        /// Lists in creation order, or newest first; the cursor continues in the same order.
+        pub async fn list_ordered(&mut self, q: &ListQuery<'_>, newest_first: bool) -> ApiResult<Vec<Doc>> {
             let (mut sql, mut params) = list_where(q);
+            let (cmp, dir) = if newest_first { ("<", "DESC") } else { (">", "ASC") };
             if let Some((at, id)) = &q.after {
                 params.push(Param::Str(at.clone()));
                 let a = params.len();
                 params.push(Param::Str(id.clone()));
                 let b = params.len();
-                sql.push_str(&format!(" AND (created_at > ${a} OR (created_at = ${a} AND id > ${b}))"));
+                sql.push_str(&format!(" AND (created_at {cmp} ${a} OR (created_at = ${a} AND id {cmp} ${b}))"));
             }
-            let sql = format!("SELECT {COLUMNS} FROM resources WHERE {sql} ORDER BY created_at, id LIMIT {}", q.limit);
+            let sql = format!("SELECT {COLUMNS} FROM resources WHERE {sql} ORDER BY created_at {dir}, id {dir} LIMIT {}", q.limit);
             let rows = sqlx::query_with(&sql, args_of(&params)?).fetch_all(self.exec()).await?;
             Ok(rows.iter().map(row_to_doc).collect::<Result<_, _>>()?)
         }
@@ -353,6 +359,21 @@ impl Tx {
         sqlx::query_with("DELETE FROM resources WHERE env_id = $1", args_of(&a)?)
             .execute(&mut *self.tx)
             .await?;
+        Ok(())
+    }
+
+    /// Serialises writers that read siblings and then renumber or re-flag them (priorities,
+    /// the one default of a kind) by locking a common row, e.g. the parent or the environment,
+    /// until this transaction ends. SQLite writers are already serialised by the write lock.
+    pub async fn lock(&mut self, env_id: &str, id: &str) -> ApiResult<()> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query_with(
+                "SELECT id FROM resources WHERE env_id = $1 AND id = $2 FOR UPDATE",
+                args_of(&strs(&[env_id, id]))?,
+            )
+            .fetch_all(&mut *self.tx)
+            .await?;
+        }
         Ok(())
     }
 

@@ -2,6 +2,8 @@
 //! LANYARD_TEST_DATABASE_URL is set), driven through the router with `tower::ServiceExt::oneshot`.
 #![allow(dead_code)]
 
+pub mod signon;
+
 use std::path::PathBuf;
 
 use axum::Router;
@@ -61,6 +63,12 @@ impl Resp {
 impl TestApp {
     /// `db`: None for a fresh SQLite file, or a PostgreSQL URL.
     pub async fn new(db: Option<String>) -> TestApp {
+        Self::with_public_url(db, "http://lanyard.test").await
+    }
+
+    /// Like `new`, with the public URL the app puts in links and redirects (for a test that
+    /// serves the app on a real listener).
+    pub async fn with_public_url(db: Option<String>, public_url: &str) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let data_dir: PathBuf = dir.path().to_path_buf();
         let backend = if db.is_some() { "postgres" } else { "sqlite" };
@@ -69,7 +77,7 @@ impl TestApp {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir,
             database_url,
-            public_url: "http://lanyard.test".into(),
+            public_url: public_url.into(),
             log_format: LogFormat::Text,
             log: "warn".into(),
             admin_client_id: Some(ADMIN_CLIENT_ID.into()),
@@ -77,6 +85,7 @@ impl TestApp {
             master_key: Some(TEST_MASTER_KEY.into()),
             // Cheap hashing keeps the suite fast; production defaults are tested in passwords.rs.
             hash: lanyard::engine::passwords::HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 },
+            ..Settings::default()
         };
         let app = lanyard::server::build(settings).await.expect("app starts");
         let router = lanyard::http::router(app.clone());

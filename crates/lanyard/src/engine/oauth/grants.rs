@@ -66,6 +66,12 @@ pub async fn resolve(app: &App, client: &Doc, requested: &[String]) -> ApiResult
             continue;
         }
         let Some((_, res)) = granted.iter().find(|(n, _)| n == s) else {
+            // `openid` belongs to every OIDC application without a grant (PingOne refuses it in
+            // grants; its how-tos grant `profile` or `p1:*` scopes and ask for `openid`).
+            if s == "openid" {
+                set.oidc.push(s.clone());
+                continue;
+            }
             return Err(OAuthError::new("invalid_scope", format!("The scope '{s}' is not granted to this application.")).into());
         };
         match res.data["type"].as_str() {

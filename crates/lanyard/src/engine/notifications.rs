@@ -1,0 +1,100 @@
+//! The notification service: every delivery (email, SMS, voice) is rendered once, recorded in
+//! the environment's outbox, and — for email, when SMTP is configured — sent with a real SMTP
+//! conversation. The outbox is Lanyard's own extension, so tests and developers can read codes.
+
+use std::time::Duration;
+
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use serde_json::json;
+
+use crate::error::ApiResult;
+use crate::resources::outbox;
+use crate::state::App;
+use crate::store::Doc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Email,
+    Sms,
+    Voice,
+}
+
+impl Channel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Email => "EMAIL",
+            Channel::Sms => "SMS",
+            Channel::Voice => "VOICE",
+        }
+    }
+}
+
+pub struct Message<'a> {
+    pub env_id: &'a str,
+    pub channel: Channel,
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub user_id: Option<&'a str>,
+}
+
+const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Records the message in the outbox and delivers it; a delivery failure is recorded on the
+/// outbox entry (status `FAILED` with the error), never lost and never fatal to the caller.
+pub async fn deliver(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
+    let (status, error) = match m.channel {
+        Channel::Email => match &app.settings.smtp_url {
+            Some(url) => match send_email(url, &app.settings.smtp_from, m).await {
+                Ok(()) => ("SENT", None),
+                Err(e) => {
+                    tracing::warn!(environment_id = %m.env_id, error = %e, "email delivery failed");
+                    ("FAILED", Some(e))
+                }
+            },
+            None => ("RECORDED", None),
+        },
+        // SMS and voice providers arrive with the MFA issue; until then the outbox is the channel.
+        Channel::Sms | Channel::Voice => ("RECORDED", None),
+    };
+    let mut data = json!({
+        "deliveryMethod": m.channel.name(),
+        "to": m.to,
+        "subject": m.subject,
+        "body": m.body,
+        "status": status,
+    });
+    if let Some(u) = m.user_id {
+        data["user"] = json!({ "id": u });
+    }
+    if let Some(e) = error {
+        data["error"] = json!(e);
+    }
+    let doc = Doc::new(outbox::KIND, &uuid::Uuid::new_v4().to_string(), m.env_id, "", data);
+    let mut tx = app.store.begin().await?;
+    tx.insert(&doc, &[]).await?;
+    tx.commit().await?;
+    Ok(doc)
+}
+
+async fn send_email(url: &str, from: &str, m: &Message<'_>) -> Result<(), String> {
+    let from: Mailbox = from.parse().map_err(|e| format!("invalid From address: {e}"))?;
+    let to: Mailbox = m.to.parse().map_err(|e| format!("invalid recipient: {e}"))?;
+    let email = lettre::Message::builder()
+        .from(from)
+        .to(to)
+        .subject(m.subject)
+        .header(ContentType::TEXT_PLAIN)
+        .body(m.body.to_string())
+        .map_err(|e| format!("building the message: {e}"))?;
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        .map_err(|e| format!("invalid SMTP URL: {e}"))?
+        .timeout(Some(SMTP_TIMEOUT))
+        .build();
+    match tokio::time::timeout(SMTP_TIMEOUT, transport.send(email)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("SMTP: {e}")),
+        Err(_) => Err("SMTP: timed out".into()),
+    }
+}

@@ -1,0 +1,1537 @@
+//! Sign-on under bad input and attack: every case is refused with the OAuth error (RFC 6749,
+//! OIDC Core) or PingOne error body a client expects, and nothing is redirected to a URI
+//! that is not registered.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::signon::{self, Jar, PASSWORD, PUBLIC};
+use common::{Resp, TestApp, assert_error, backends};
+use serde_json::{Value, json};
+
+const CB: &str = "https://app.example.com/cb";
+
+struct Ctx {
+    t: TestApp,
+    env: String,
+    app: String,
+    secret: String,
+    user: String,
+}
+
+/// An environment with a user `alice` and a web app (code + refresh, Basic, profile granted).
+async fn setup(db: Option<String>) -> Ctx {
+    let t = TestApp::new(db).await;
+    let env = t.new_env().await;
+    let user = signon::create_user(&t, &env, "alice").await;
+    let app = signon::create_app(&t, &env, signon::web_app_body("Web", CB)).await;
+    signon::grant(&t, &env, &app, "openid", &["profile", "email"]).await;
+    let secret = signon::app_secret(&t, &env, &app).await;
+    Ctx {
+        t,
+        env,
+        app,
+        secret,
+        user,
+    }
+}
+
+fn code_params<'a>(app: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut p = vec![
+        ("response_type", "code"),
+        ("client_id", app),
+        ("redirect_uri", CB),
+        ("scope", "openid profile"),
+        ("state", "st-1"),
+    ];
+    p.extend_from_slice(extra);
+    p
+}
+
+async fn authorize(c: &Ctx, jar: &mut Jar, params: &[(&str, &str)]) -> Resp {
+    let qs = serde_urlencoded::to_string(params).unwrap();
+    signon::browser_get(&c.t, jar, &format!("/{}/as/authorize?{qs}", c.env)).await
+}
+
+/// Signs alice on through a fresh authorize and returns the code.
+async fn login_code(c: &Ctx, jar: &mut Jar, extra: &[(&str, &str)]) -> String {
+    let back = signon::sign_on(&c.t, jar, &c.env, &code_params(&c.app, extra), "alice").await;
+    assert!(back.starts_with(&format!("{CB}?")), "{back}");
+    signon::query_of(&back)
+        .get("code")
+        .unwrap_or_else(|| panic!("no code: {back}"))
+        .clone()
+}
+
+async fn exchange(c: &Ctx, code: &str) -> Resp {
+    signon::token_form(
+        &c.t,
+        &format!("/{}/as/token", c.env),
+        Some((&c.app, &c.secret)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CB),
+        ],
+    )
+    .await
+}
+
+async fn refresh(c: &Ctx, rt: &str) -> Resp {
+    signon::token_form(
+        &c.t,
+        &format!("/{}/as/token", c.env),
+        Some((&c.app, &c.secret)),
+        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+    )
+    .await
+}
+
+async fn introspect(c: &Ctx, client: (&str, &str), token: &str) -> Resp {
+    let r = signon::token_form(
+        &c.t,
+        &format!("/{}/as/introspect", c.env),
+        Some(client),
+        &[("token", token)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "introspect: {}", r.text);
+    r
+}
+
+fn assert_oauth(r: &Resp, status: StatusCode, error: &str) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.body["error"], error, "{}", r.text);
+    assert!(r.body["error_description"].is_string(), "{}", r.text);
+}
+
+/// A redirect to the client carrying an OAuth error (in the query or the fragment).
+fn assert_redirected_error(r: &Resp, prefix: &str, error: &str, fragment: bool) {
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
+    let loc = signon::location(r);
+    assert!(loc.starts_with(prefix), "{loc}");
+    let p = if fragment {
+        signon::fragment_of(&loc)
+    } else {
+        signon::query_of(&loc)
+    };
+    assert_eq!(p.get("error").map(String::as_str), Some(error), "{loc}");
+    assert!(p.contains_key("error_description"), "{loc}");
+    assert_eq!(
+        p.get("state").map(String::as_str),
+        Some("st-1"),
+        "state is echoed: {loc}"
+    );
+    assert!(
+        !p.contains_key("code") && !p.contains_key("access_token"),
+        "{loc}"
+    );
+}
+
+/// A PingOne error answered to the user agent itself, never redirected.
+fn assert_not_redirected(r: &Resp) {
+    assert!(
+        r.headers.get("location").is_none(),
+        "must not redirect: {:?}",
+        r.headers
+    );
+    assert_error(
+        r,
+        StatusCode::BAD_REQUEST,
+        "INVALID_DATA",
+        Some("INVALID_VALUE"),
+    );
+}
+
+#[tokio::test]
+async fn untrusted_clients_and_redirect_uris_are_never_redirected_to() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let unknown = uuid::Uuid::new_v4().to_string();
+        // Unknown client.
+        let r = authorize(&c, &mut jar, &code_params(&unknown, &[])).await;
+        assert_not_redirected(&r);
+        assert_eq!(r.body["details"][0]["target"], "client_id", "{}", r.text);
+        // No client at all.
+        let r = authorize(
+            &c,
+            &mut jar,
+            &[("response_type", "code"), ("redirect_uri", CB)],
+        )
+        .await;
+        assert_not_redirected(&r);
+        // A client of another environment.
+        let other_env = c.t.new_env().await;
+        let r = signon::browser_get(
+            &c.t,
+            &mut jar,
+            &format!(
+                "/{other_env}/as/authorize?{}",
+                serde_urlencoded::to_string(code_params(&c.app, &[])).unwrap()
+            ),
+        )
+        .await;
+        assert_not_redirected(&r);
+        // A redirect URI that is not registered, or only a prefix/extension of one.
+        for bad in [
+            "https://evil.example.com/cb",
+            "https://app.example.com/cb/../evil",
+            "https://app.example.com/cb?x=1",
+            "https://app.example.com/c",
+        ] {
+            let mut p = code_params(&c.app, &[]);
+            p.retain(|(k, _)| *k != "redirect_uri");
+            p.push(("redirect_uri", bad));
+            let r = authorize(&c, &mut jar, &p).await;
+            assert_not_redirected(&r);
+            assert_eq!(
+                r.body["details"][0]["target"], "redirect_uri",
+                "{bad}: {}",
+                r.text
+            );
+        }
+        // A missing redirect URI outside pi.flow.
+        let r = authorize(
+            &c,
+            &mut jar,
+            &[
+                ("response_type", "code"),
+                ("client_id", &c.app),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+        assert_not_redirected(&r);
+        // A disabled application.
+        let mut disabled = signon::web_app_body("Web", CB);
+        disabled["enabled"] = json!(false);
+        let r =
+            c.t.put(
+                &TestApp::env_path(&c.env, &format!("/applications/{}", c.app)),
+                disabled,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = authorize(&c, &mut jar, &code_params(&c.app, &[])).await;
+        assert_not_redirected(&r);
+        // An unknown environment.
+        let r = signon::browser_get(
+            &c.t,
+            &mut jar,
+            &format!("/{}/as/authorize?client_id={}", uuid::Uuid::new_v4(), c.app),
+        )
+        .await;
+        assert_error(&r, StatusCode::NOT_FOUND, "NOT_FOUND", None);
+    }
+}
+
+#[tokio::test]
+async fn request_errors_after_the_redirect_uri_go_back_to_the_client() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        // The web app has no implicit grant: response_type=token is refused, in the fragment.
+        let mut p = code_params(&c.app, &[("nonce", "n")]);
+        p[0] = ("response_type", "token");
+        let r = authorize(&c, &mut jar, &p).await;
+        assert_redirected_error(&r, &format!("{CB}#"), "unsupported_response_type", true);
+        // An unknown response type.
+        p[0] = ("response_type", "bogus");
+        let r = authorize(&c, &mut jar, &p).await;
+        assert_redirected_error(&r, &format!("{CB}?"), "unsupported_response_type", false);
+        // A scope that is not granted.
+        let mut p = code_params(&c.app, &[]);
+        p[3] = ("scope", "openid phone");
+        let r = authorize(&c, &mut jar, &p).await;
+        assert_redirected_error(&r, &format!("{CB}?"), "invalid_scope", false);
+        // An unknown prompt value.
+        let r = authorize(
+            &c,
+            &mut jar,
+            &code_params(&c.app, &[("prompt", "sideways")]),
+        )
+        .await;
+        assert_redirected_error(&r, &format!("{CB}?"), "invalid_request", false);
+
+        // Implicit and hybrid ID tokens need a nonce (OIDC Core 3.2.2.1).
+        let spa = signon::create_app(
+            &c.t,
+            &c.env,
+            json!({
+                "name": "SPA", "enabled": true, "type": "SINGLE_PAGE_APP", "protocol": "OPENID_CONNECT",
+                "grantTypes": ["IMPLICIT"], "responseTypes": ["TOKEN", "ID_TOKEN"], "tokenEndpointAuthMethod": "NONE",
+                "redirectUris": ["https://spa.example.com/"],
+            }),
+        )
+        .await;
+        let base = [
+            ("client_id", spa.as_str()),
+            ("redirect_uri", "https://spa.example.com/"),
+            ("scope", "openid"),
+            ("state", "st-1"),
+        ];
+        for rt in ["token id_token", "id_token"] {
+            let mut p = base.to_vec();
+            p.push(("response_type", rt));
+            let r = authorize(&c, &mut jar, &p).await;
+            assert_redirected_error(&r, "https://spa.example.com/#", "invalid_request", true);
+        }
+        // Tokens are never put in a query string.
+        let mut p = base.to_vec();
+        p.extend([
+            ("response_type", "token id_token"),
+            ("nonce", "n"),
+            ("response_mode", "query"),
+        ]);
+        let r = authorize(&c, &mut jar, &p).await;
+        assert_redirected_error(&r, "https://spa.example.com/#", "invalid_request", true);
+        // The SPA has no code grant.
+        let mut p = base.to_vec();
+        p.push(("response_type", "code"));
+        let r = authorize(&c, &mut jar, &p).await;
+        assert_redirected_error(
+            &r,
+            "https://spa.example.com/?",
+            "unsupported_response_type",
+            false,
+        );
+    }
+}
+
+#[tokio::test]
+async fn pkce_downgrades_and_wrong_verifiers_are_refused() {
+    for db in backends() {
+        let c = setup(db).await;
+        let native = signon::create_app(
+            &c.t,
+            &c.env,
+            json!({
+                "name": "Native", "enabled": true, "type": "NATIVE_APP", "protocol": "OPENID_CONNECT",
+                "grantTypes": ["AUTHORIZATION_CODE"], "responseTypes": ["CODE"], "tokenEndpointAuthMethod": "NONE",
+                "pkceEnforcement": "S256_REQUIRED", "redirectUris": [CB],
+            }),
+        )
+        .await;
+        signon::grant(&c.t, &c.env, &native, "openid", &["profile"]).await;
+        let mut jar = Jar::new();
+        let (verifier, challenge) = signon::pkce_pair();
+        // No challenge, a plain challenge, and a challenge without a method (defaults to plain).
+        for extra in [
+            vec![],
+            vec![
+                ("code_challenge", verifier.as_str()),
+                ("code_challenge_method", "plain"),
+            ],
+            vec![("code_challenge", verifier.as_str())],
+        ] {
+            let r = authorize(&c, &mut jar, &code_params(&native, &extra)).await;
+            assert_redirected_error(&r, &format!("{CB}?"), "invalid_request", false);
+        }
+        // S256 goes through.
+        let back = signon::sign_on(
+            &c.t,
+            &mut jar,
+            &c.env,
+            &code_params(
+                &native,
+                &[
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                ],
+            ),
+            "alice",
+        )
+        .await;
+        let code = signon::query_of(&back)["code"].clone();
+        let token = |v: Option<String>| {
+            let mut f = vec![
+                ("grant_type", "authorization_code".to_string()),
+                ("code", code.clone()),
+                ("redirect_uri", CB.to_string()),
+                ("client_id", native.clone()),
+            ];
+            if let Some(v) = v {
+                f.push(("code_verifier", v));
+            }
+            let url = format!("/{}/as/token", c.env);
+            let t = &c.t;
+            async move {
+                let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                signon::token_form(t, &url, None, &f).await
+            }
+        };
+        // A wrong verifier, the challenge itself (a plain downgrade), and no verifier.
+        let (other, _) = signon::pkce_pair();
+        for v in [Some(other.clone()), Some(challenge.clone()), None] {
+            let r = token(v).await;
+            assert_oauth(&r, StatusCode::BAD_REQUEST, "invalid_grant");
+        }
+        let r = token(Some(verifier.clone())).await;
+        assert_eq!(r.status, StatusCode::OK, "the right verifier: {}", r.text);
+        assert!(r.body["access_token"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn client_authentication_failures_are_invalid_client() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let code = login_code(&c, &mut jar, &[]).await;
+        let url = format!("/{}/as/token", c.env);
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CB),
+        ];
+        // Wrong secret.
+        let r = signon::token_form(&c.t, &url, Some((&c.app, "not-the-secret")), &form).await;
+        assert_oauth(&r, StatusCode::UNAUTHORIZED, "invalid_client");
+        assert!(
+            r.headers.get("www-authenticate").is_some(),
+            "{:?}",
+            r.headers
+        );
+        // Unknown client.
+        let r = signon::token_form(
+            &c.t,
+            &url,
+            Some((&uuid::Uuid::new_v4().to_string(), &c.secret)),
+            &form,
+        )
+        .await;
+        assert_oauth(&r, StatusCode::UNAUTHORIZED, "invalid_client");
+        // The right secret by the wrong method (the app is CLIENT_SECRET_BASIC).
+        let mut post = form.to_vec();
+        post.extend([
+            ("client_id", c.app.as_str()),
+            ("client_secret", c.secret.as_str()),
+        ]);
+        let r = signon::token_form(&c.t, &url, None, &post).await;
+        assert_oauth(&r, StatusCode::UNAUTHORIZED, "invalid_client");
+        // No authentication at all for a confidential client.
+        let mut none = form.to_vec();
+        none.push(("client_id", c.app.as_str()));
+        let r = signon::token_form(&c.t, &url, None, &none).await;
+        assert_oauth(&r, StatusCode::UNAUTHORIZED, "invalid_client");
+        // None of that burned the code.
+        let r = exchange(&c, &code).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        // An unknown grant type.
+        let r = signon::token_form(
+            &c.t,
+            &url,
+            Some((&c.app, &c.secret)),
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+        assert_oauth(&r, StatusCode::BAD_REQUEST, "unsupported_grant_type");
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_refused_and_revokes_what_it_issued() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let code = login_code(&c, &mut jar, &[]).await;
+        let first = exchange(&c, &code).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+        let at = first.body["access_token"].as_str().unwrap().to_string();
+        let rt = first.body["refresh_token"]
+            .as_str()
+            .expect("a refresh token")
+            .to_string();
+        assert_eq!(
+            signon::bearer_get(&c.t, &format!("/{}/as/userinfo", c.env), &at)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        // The replay fails…
+        let second = exchange(&c, &code).await;
+        assert_oauth(&second, StatusCode::BAD_REQUEST, "invalid_grant");
+        // …and the tokens of the first exchange stop working (RFC 6749 §4.1.2).
+        let r = refresh(&c, &rt).await;
+        assert_oauth(&r, StatusCode::BAD_REQUEST, "invalid_grant");
+        let r = signon::bearer_get(&c.t, &format!("/{}/as/userinfo", c.env), &at).await;
+        assert_oauth(&r, StatusCode::UNAUTHORIZED, "invalid_token");
+        assert_eq!(
+            introspect(&c, (&c.app, &c.secret), &at).await.body,
+            json!({ "active": false })
+        );
+        // A made-up code.
+        let r = exchange(&c, "not-a-code").await;
+        assert_oauth(&r, StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+}
+
+#[tokio::test]
+async fn a_code_is_bound_to_its_client_and_redirect_uri() {
+    for db in backends() {
+        let c = setup(db).await;
+        let other = signon::create_app(&c.t, &c.env, signon::web_app_body("Other", CB)).await;
+        signon::grant(&c.t, &c.env, &other, "openid", &["profile"]).await;
+        let other_secret = signon::app_secret(&c.t, &c.env, &other).await;
+        let mut jar = Jar::new();
+        let code = login_code(&c, &mut jar, &[]).await;
+        let url = format!("/{}/as/token", c.env);
+        // Another client presents the code.
+        let r = signon::token_form(
+            &c.t,
+            &url,
+            Some((&other, &other_secret)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+            ],
+        )
+        .await;
+        assert_oauth(&r, StatusCode::BAD_REQUEST, "invalid_grant");
+        // The right client with another redirect URI, or none.
+        let r = signon::token_form(
+            &c.t,
+            &url,
+            Some((&c.app, &c.secret)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "https://app.example.com/other"),
+            ],
+        )
+        .await;
+        assert_oauth(&r, StatusCode::BAD_REQUEST, "invalid_grant");
+        let r = signon::token_form(
+            &c.t,
+            &url,
+            Some((&c.app, &c.secret)),
+            &[("grant_type", "authorization_code"), ("code", &code)],
+        )
+        .await;
+        assert_oauth(&r, StatusCode::BAD_REQUEST, "invalid_grant");
+        // The code of another environment's token endpoint.
+        let env2 = c.t.new_env().await;
+        let r = signon::token_form(
+            &c.t,
+            &format!("/{env2}/as/token"),
+            Some((&c.app, &c.secret)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+            ],
+        )
+        .await;
+        assert_oauth(&r, StatusCode::UNAUTHORIZED, "invalid_client");
+        // A code_verifier for a code that had no code_challenge (a PKCE downgrade probe).
+        let (verifier, _) = signon::pkce_pair();
+        let r = signon::token_form(
+            &c.t,
+            &url,
+            Some((&c.app, &c.secret)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+        assert_oauth(&r, StatusCode::BAD_REQUEST, "invalid_grant");
+        // The rightful exchange still works.
+        let r = exchange(&c, &code).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_refresh_token_revokes_its_family() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let code = login_code(&c, &mut jar, &[]).await;
+        let r = exchange(&c, &code).await;
+        let rt1 = r.body["refresh_token"].as_str().unwrap().to_string();
+        // Rotation: each use gives a new refresh token (and a new ID token for openid).
+        let r = refresh(&c, &rt1).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let rt2 = r.body["refresh_token"].as_str().unwrap().to_string();
+        assert_ne!(rt1, rt2);
+        let id = signon::verify_jwt(
+            &c.t,
+            &c.env,
+            r.body["id_token"].as_str().expect("an ID token on refresh"),
+            &c.app,
+        )
+        .await;
+        assert_eq!(id["sub"], c.user.as_str());
+        assert_eq!(
+            id["at_hash"],
+            signon::half_hash(r.body["access_token"].as_str().unwrap()).as_str()
+        );
+        // Another client cannot use it.
+        let other = signon::create_app(&c.t, &c.env, signon::web_app_body("Other", CB)).await;
+        let other_secret = signon::app_secret(&c.t, &c.env, &other).await;
+        let r = signon::token_form(
+            &c.t,
+            &format!("/{}/as/token", c.env),
+            Some((&other, &other_secret)),
+            &[("grant_type", "refresh_token"), ("refresh_token", &rt2)],
+        )
+        .await;
+        assert_oauth(&r, StatusCode::BAD_REQUEST, "invalid_grant");
+        // A wider scope than granted originally.
+        let r = signon::token_form(
+            &c.t,
+            &format!("/{}/as/token", c.env),
+            Some((&c.app, &c.secret)),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rt2),
+                ("scope", "openid profile email"),
+            ],
+        )
+        .await;
+        assert_oauth(&r, StatusCode::BAD_REQUEST, "invalid_scope");
+        // The replay of the first token fails and revokes the family: the current one dies too.
+        let r = refresh(&c, &rt1).await;
+        assert_oauth(&r, StatusCode::BAD_REQUEST, "invalid_grant");
+        let r = refresh(&c, &rt2).await;
+        assert_oauth(&r, StatusCode::BAD_REQUEST, "invalid_grant");
+        assert_eq!(
+            introspect(&c, (&c.app, &c.secret), &rt2).await.body["active"],
+            false
+        );
+    }
+}
+
+#[tokio::test]
+async fn flow_calls_are_guarded() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let r = authorize(&c, &mut jar, &code_params(&c.app, &[])).await;
+        assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
+        let flow_id = signon::flow_id_of(&signon::location(&r));
+        let flow = format!("/{}/flows/{flow_id}", c.env);
+        let creds = json!({ "username": "alice", "password": PASSWORD });
+
+        // A wrong content type: 415.
+        let headers = [
+            ("content-type", "application/json".to_string()),
+            ("cookie", jar.header().unwrap()),
+        ];
+        let r = signon::call(
+            &c.t,
+            Method::POST,
+            &flow,
+            &headers,
+            Some(creds.to_string().into_bytes()),
+        )
+        .await;
+        assert_error(
+            &r,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "INVALID_REQUEST",
+            None,
+        );
+        // An action the flow does not offer in its status: 400.
+        let r = signon::flow_action(
+            &c.t,
+            &mut jar,
+            &flow,
+            "password.reset",
+            json!({ "currentPassword": PASSWORD, "newPassword": "Another-Passw0rd!" }),
+        )
+        .await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "INVALID_REQUEST", None);
+        let r = signon::flow_action(
+            &c.t,
+            &mut jar,
+            &flow,
+            "otp.check",
+            json!({ "otp": "123456" }),
+        )
+        .await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "INVALID_REQUEST", None);
+        // A body that is not a JSON object, and missing fields.
+        let r = signon::flow_action(
+            &c.t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            json!(["alice"]),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        let r = signon::flow_action(
+            &c.t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            json!({ "username": "alice" }),
+        )
+        .await;
+        assert_error(
+            &r,
+            StatusCode::BAD_REQUEST,
+            "INVALID_DATA",
+            Some("REQUIRED_VALUE"),
+        );
+        // The flow id under another environment: 404.
+        let env2 = c.t.new_env().await;
+        let r =
+            signon::browser_get(&c.t, &mut jar.clone(), &format!("/{env2}/flows/{flow_id}")).await;
+        assert_error(&r, StatusCode::NOT_FOUND, "NOT_FOUND", None);
+        let r = signon::flow_action(
+            &c.t,
+            &mut jar.clone(),
+            &format!("/{env2}/flows/{flow_id}"),
+            "usernamePassword.check",
+            creds.clone(),
+        )
+        .await;
+        assert_error(&r, StatusCode::NOT_FOUND, "NOT_FOUND", None);
+        // Unknown and malformed flow ids: 404.
+        for id in [uuid::Uuid::new_v4().to_string(), "not-a-flow".to_string()] {
+            let r = signon::browser_get(&c.t, &mut jar.clone(), &format!("/{}/flows/{id}", c.env))
+                .await;
+            assert_error(&r, StatusCode::NOT_FOUND, "NOT_FOUND", None);
+        }
+        // Without the flow's ST cookie, or with another browser's: refused.
+        let mut stranger = Jar::new();
+        let r = signon::browser_get(&c.t, &mut stranger, &flow).await;
+        assert_error(&r, StatusCode::FORBIDDEN, "ACCESS_FAILED", None);
+        let r = signon::flow_action(
+            &c.t,
+            &mut stranger,
+            &flow,
+            "usernamePassword.check",
+            creds.clone(),
+        )
+        .await;
+        assert_error(&r, StatusCode::FORBIDDEN, "ACCESS_FAILED", None);
+        let r = authorize(&c, &mut stranger, &code_params(&c.app, &[])).await; // the stranger's own session
+        assert_eq!(r.status, StatusCode::FOUND);
+        assert!(stranger.get("ST").is_some() && stranger.get("ST") != jar.get("ST"));
+        let r = signon::browser_get(&c.t, &mut stranger.clone(), &flow).await;
+        assert_error(&r, StatusCode::FORBIDDEN, "ACCESS_FAILED", None);
+        let r = signon::flow_action(
+            &c.t,
+            &mut stranger.clone(),
+            &flow,
+            "usernamePassword.check",
+            creds.clone(),
+        )
+        .await;
+        assert_error(&r, StatusCode::FORBIDDEN, "ACCESS_FAILED", None);
+        let r = signon::browser_get(
+            &c.t,
+            &mut stranger.clone(),
+            &format!("/{}/as/resume?flowId={flow_id}", c.env),
+        )
+        .await;
+        assert_error(&r, StatusCode::FORBIDDEN, "ACCESS_FAILED", None);
+        let mut forged = Jar::new();
+        forged.set("ST", &uuid::Uuid::new_v4().to_string());
+        let r = signon::browser_get(&c.t, &mut forged, &flow).await;
+        assert_error(&r, StatusCode::FORBIDDEN, "ACCESS_FAILED", None);
+
+        // Resuming before the flow is complete sends the browser back to the sign-on page.
+        let r = signon::browser_get(
+            &c.t,
+            &mut jar,
+            &format!("/{}/as/resume?flowId={flow_id}", c.env),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
+        assert!(
+            signon::location(&r).contains(&format!("/signon/?flowId={flow_id}")),
+            "{}",
+            signon::location(&r)
+        );
+        // The owner completes it; the completed flow takes no more actions.
+        let r = signon::flow_action(
+            &c.t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            creds.clone(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["status"], "COMPLETED");
+        let r = signon::flow_action(
+            &c.t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            creds.clone(),
+        )
+        .await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "INVALID_REQUEST", None);
+        // Resume needs its flowId.
+        let r = signon::browser_get(&c.t, &mut jar, &format!("/{}/as/resume", c.env)).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "INVALID_REQUEST", None);
+    }
+}
+
+#[tokio::test]
+async fn unknown_users_and_wrong_passwords_get_the_same_answer() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let r = authorize(&c, &mut jar, &code_params(&c.app, &[])).await;
+        let flow = format!(
+            "/{}/flows/{}",
+            c.env,
+            signon::flow_id_of(&signon::location(&r))
+        );
+        let strip = |r: &Resp| {
+            let mut b = r.body.clone();
+            b.as_object_mut().unwrap().remove("id");
+            b
+        };
+        let wrong_password = signon::flow_action(
+            &c.t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            json!({ "username": "alice", "password": "Wrong-Passw0rd!" }),
+        )
+        .await;
+        let unknown_user = signon::flow_action(
+            &c.t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            json!({ "username": "nobody", "password": "Wrong-Passw0rd!" }),
+        )
+        .await;
+        for r in [&wrong_password, &unknown_user] {
+            assert_error(
+                r,
+                StatusCode::BAD_REQUEST,
+                "INVALID_DATA",
+                Some("INVALID_VALUE"),
+            );
+            assert_eq!(r.body["details"][0]["target"], "username", "{}", r.text);
+            assert_eq!(
+                r.body["details"][0]["message"], "Invalid username and/or password.",
+                "{}",
+                r.text
+            );
+        }
+        assert_eq!(
+            strip(&wrong_password),
+            strip(&unknown_user),
+            "nothing tells an unknown user from a wrong password"
+        );
+        // The flow still waits for credentials, and the right ones work.
+        let r = signon::browser_get(&c.t, &mut jar, &flow).await;
+        assert_eq!(r.body["status"], "USERNAME_PASSWORD_REQUIRED", "{}", r.text);
+        assert!(
+            r.body["_embedded"].get("user").is_none(),
+            "no user is revealed: {}",
+            r.text
+        );
+        let r = signon::flow_action(
+            &c.t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            json!({ "username": "alice", "password": PASSWORD }),
+        )
+        .await;
+        assert_eq!(r.body["status"], "COMPLETED", "{}", r.text);
+        assert_eq!(r.body["_embedded"]["user"]["id"], c.user.as_str());
+    }
+}
+
+#[tokio::test]
+async fn prompt_none_without_a_session_is_login_required() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let r = authorize(&c, &mut jar, &code_params(&c.app, &[("prompt", "none")])).await;
+        assert_redirected_error(&r, &format!("{CB}?"), "login_required", false);
+        // prompt=none cannot be combined with other values.
+        let r = authorize(
+            &c,
+            &mut jar,
+            &code_params(&c.app, &[("prompt", "none login")]),
+        )
+        .await;
+        assert_redirected_error(&r, &format!("{CB}?"), "invalid_request", false);
+    }
+}
+
+#[tokio::test]
+async fn single_sign_on_prompt_login_max_age_and_signoff() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let code = login_code(&c, &mut jar, &[]).await;
+        let first = exchange(&c, &code).await;
+        let sid = signon::claims_of(first.body["id_token"].as_str().unwrap())["sid"].clone();
+        let auth_time =
+            signon::claims_of(first.body["id_token"].as_str().unwrap())["auth_time"].clone();
+
+        // A second authorize with the same ST cookie completes without a login.
+        for extra in [vec![], vec![("prompt", "none")]] {
+            let r = authorize(&c, &mut jar, &code_params(&c.app, &extra)).await;
+            assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
+            let back = signon::location(&r);
+            assert!(
+                back.starts_with(&format!("{CB}?")),
+                "straight back to the client: {back}"
+            );
+            let q = signon::query_of(&back);
+            assert_eq!(q["state"], "st-1");
+            let r = exchange(&c, &q["code"]).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            let id = signon::verify_jwt(&c.t, &c.env, r.body["id_token"].as_str().unwrap(), &c.app)
+                .await;
+            assert_eq!(id["sid"], sid, "the same session");
+            assert_eq!(id["auth_time"], auth_time, "no new authentication");
+        }
+        // Another application of the environment shares the session.
+        let other = signon::create_app(
+            &c.t,
+            &c.env,
+            signon::web_app_body("Other", "https://other.example.com/cb"),
+        )
+        .await;
+        let r = authorize(
+            &c,
+            &mut jar,
+            &[
+                ("response_type", "code"),
+                ("client_id", &other),
+                ("redirect_uri", "https://other.example.com/cb"),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+        assert!(
+            signon::location(&r).starts_with("https://other.example.com/cb?code="),
+            "{}",
+            signon::location(&r)
+        );
+
+        // prompt=login and max_age=0 force the password again.
+        for extra in [("prompt", "login"), ("max_age", "0")] {
+            let r = authorize(&c, &mut jar, &code_params(&c.app, &[extra])).await;
+            assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
+            let page = signon::location(&r);
+            assert!(
+                page.starts_with(&format!("{PUBLIC}/{}/signon/?flowId=", c.env)),
+                "{extra:?} needs a login: {page}"
+            );
+            let flow = format!("/{}/flows/{}", c.env, signon::flow_id_of(&page));
+            let r = signon::browser_get(&c.t, &mut jar, &flow).await;
+            assert_eq!(r.body["status"], "USERNAME_PASSWORD_REQUIRED", "{}", r.text);
+        }
+
+        // Signoff ends the session: even a browser that kept the old cookie must sign on again.
+        let kept = jar.clone();
+        let r = signon::browser_get(
+            &c.t,
+            &mut jar,
+            &format!(
+                "/{}/as/signoff?post_logout_redirect_uri={CB}/logout&state=bye",
+                c.env
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
+        assert_eq!(signon::location(&r), format!("{CB}/logout?state=bye"));
+        assert!(jar.get("ST").is_none(), "the cookie is cleared");
+        for mut j in [kept.clone(), jar.clone()] {
+            let r = authorize(&c, &mut j, &code_params(&c.app, &[])).await;
+            assert!(
+                signon::location(&r).contains("/signon/?flowId="),
+                "a login again: {}",
+                signon::location(&r)
+            );
+            let r = authorize(
+                &c,
+                &mut kept.clone(),
+                &code_params(&c.app, &[("prompt", "none")]),
+            )
+            .await;
+            assert_redirected_error(&r, &format!("{CB}?"), "login_required", false);
+        }
+        // A post-logout URI that is not registered is not redirected to.
+        let r = signon::browser_get(
+            &c.t,
+            &mut jar,
+            &format!(
+                "/{}/as/signoff?post_logout_redirect_uri=https://evil.example.com/",
+                c.env
+            ),
+        )
+        .await;
+        assert!(r.headers.get("location").is_none(), "{:?}", r.headers);
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn introspection_and_revocation() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let code = login_code(&c, &mut jar, &[]).await;
+        let r = exchange(&c, &code).await;
+        let at = r.body["access_token"].as_str().unwrap().to_string();
+        let rt = r.body["refresh_token"].as_str().unwrap().to_string();
+        let me = (c.app.as_str(), c.secret.as_str());
+
+        // Active for the client's own tokens, with their claims.
+        let r = introspect(&c, me, &at).await;
+        assert_eq!(r.body["active"], true, "{}", r.text);
+        assert_eq!(r.body["sub"], c.user.as_str());
+        assert_eq!(r.body["client_id"], c.app.as_str());
+        assert_eq!(r.body["iss"], format!("{PUBLIC}/{}/as", c.env).as_str());
+        assert!(
+            r.body["scope"].as_str().unwrap().contains("openid"),
+            "{}",
+            r.text
+        );
+        assert!(r.body["exp"].is_i64(), "{}", r.text);
+        let r = introspect(&c, me, &rt).await;
+        assert_eq!(r.body["active"], true, "{}", r.text);
+        assert_eq!(r.body["sub"], c.user.as_str());
+        // Another client learns nothing about them.
+        let other = signon::create_app(&c.t, &c.env, signon::web_app_body("Other", CB)).await;
+        let other_secret = signon::app_secret(&c.t, &c.env, &other).await;
+        for tok in [&at, &rt] {
+            assert_eq!(
+                introspect(&c, (&other, &other_secret), tok).await.body,
+                json!({ "active": false })
+            );
+        }
+        // Garbage is simply inactive; bad client credentials are invalid_client.
+        assert_eq!(
+            introspect(&c, me, "garbage").await.body,
+            json!({ "active": false })
+        );
+        let r = signon::token_form(
+            &c.t,
+            &format!("/{}/as/introspect", c.env),
+            Some((&c.app, "wrong")),
+            &[("token", &at)],
+        )
+        .await;
+        assert_oauth(&r, StatusCode::UNAUTHORIZED, "invalid_client");
+
+        // Another client cannot revoke them (RFC 7009: still 200, nothing happens).
+        let revoke = |client: (&str, &str), token: &str| {
+            let url = format!("/{}/as/revoke", c.env);
+            let (id, secret) = (client.0.to_string(), client.1.to_string());
+            let token = token.to_string();
+            let t = &c.t;
+            async move { signon::token_form(t, &url, Some((&id, &secret)), &[("token", &token)]).await }
+        };
+        assert_eq!(
+            revoke((&other, &other_secret), &at).await.status,
+            StatusCode::OK
+        );
+        assert_eq!(introspect(&c, me, &at).await.body["active"], true);
+        // The owner revokes: inactive, and refused where used.
+        assert_eq!(revoke(me, &at).await.status, StatusCode::OK);
+        assert_eq!(
+            introspect(&c, me, &at).await.body,
+            json!({ "active": false })
+        );
+        assert_eq!(revoke(me, &rt).await.status, StatusCode::OK);
+        assert_eq!(
+            introspect(&c, me, &rt).await.body,
+            json!({ "active": false })
+        );
+        assert_oauth(
+            &refresh(&c, &rt).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        );
+        // Revoking an unknown token is not an error.
+        assert_eq!(revoke(me, "unknown-token").await.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn userinfo_refuses_bad_tokens() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let code = login_code(&c, &mut jar, &[]).await;
+        let r = exchange(&c, &code).await;
+        let at = r.body["access_token"].as_str().unwrap().to_string();
+        let url = format!("/{}/as/userinfo", c.env);
+
+        let r = signon::bearer_get(&c.t, &url, &at).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["sub"], c.user.as_str());
+        assert_eq!(r.body["preferred_username"], "alice");
+        assert!(
+            r.body.get("email").is_none(),
+            "email was not asked for: {}",
+            r.text
+        );
+        // POST works the same.
+        let r = signon::call(
+            &c.t,
+            Method::POST,
+            &url,
+            &[("authorization", format!("Bearer {at}"))],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+        // An expired token, signed by the environment's own key.
+        let key =
+            c.t.app
+                .keys
+                .default_key(&c.t.app.store, &c.t.app.master, &c.env)
+                .await
+                .unwrap()
+                .unwrap();
+        let mut claims: Value = signon::claims_of(&at);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        claims["iat"] = json!(now - 7200);
+        claims["exp"] = json!(now - 3600);
+        claims["jti"] = json!(uuid::Uuid::new_v4().to_string());
+        let expired = key.sign(&claims);
+        // A token with a forged signature (claims of a live token, signature of another).
+        let mut parts: Vec<&str> = at.split('.').collect();
+        let expired_sig = expired.split('.').nth(2).unwrap().to_string();
+        parts[2] = &expired_sig;
+        let forged = parts.join(".");
+        // A token of another environment.
+        let env2 = c.t.new_env().await;
+        let key2 =
+            c.t.app
+                .keys
+                .default_key(&c.t.app.store, &c.t.app.master, &env2)
+                .await
+                .unwrap()
+                .unwrap();
+        let mut foreign_claims = signon::claims_of(&at);
+        foreign_claims["iss"] = json!(format!("{PUBLIC}/{env2}/as"));
+        let foreign = key2.sign(&foreign_claims);
+        // A client_credentials token carries no user.
+        let worker =
+            c.t.client_token(
+                &c.t.admin_env,
+                common::ADMIN_CLIENT_ID,
+                common::ADMIN_CLIENT_SECRET,
+            )
+            .await;
+        for (what, token) in [
+            ("expired", expired.as_str()),
+            ("garbage", "garbage"),
+            ("forged", forged.as_str()),
+            ("foreign", foreign.as_str()),
+            ("worker", worker.as_str()),
+        ] {
+            let r = signon::bearer_get(&c.t, &url, token).await;
+            assert_oauth(&r, StatusCode::UNAUTHORIZED, "invalid_token");
+            let challenge = r
+                .headers
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            assert!(
+                challenge.starts_with("Bearer") && challenge.contains("invalid_token"),
+                "{what}: {challenge}"
+            );
+        }
+        // No token at all.
+        let r = signon::call(&c.t, Method::GET, &url, &[], None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+        // Revoked.
+        let r = signon::token_form(
+            &c.t,
+            &format!("/{}/as/revoke", c.env),
+            Some((&c.app, &c.secret)),
+            &[("token", &at)],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = signon::bearer_get(&c.t, &url, &at).await;
+        assert_oauth(&r, StatusCode::UNAUTHORIZED, "invalid_token");
+    }
+}
+
+#[tokio::test]
+async fn pi_flow_runs_without_redirects() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        // pi.flow: the authorize answer is the flow itself (no redirect_uri needed).
+        let r = authorize(
+            &c,
+            &mut jar,
+            &[
+                ("response_type", "code"),
+                ("client_id", &c.app),
+                ("scope", "openid"),
+                ("response_mode", "pi.flow"),
+                ("state", "st-1"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(jar.get("ST").is_some(), "pi.flow sets the session cookie");
+        assert_eq!(r.body["status"], "USERNAME_PASSWORD_REQUIRED", "{}", r.text);
+        let flow_id = r.body["id"].as_str().unwrap().to_string();
+        let check = r.body["_links"]["usernamePassword.check"]["href"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = signon::flow_action(
+            &c.t,
+            &mut jar,
+            &check,
+            "usernamePassword.check",
+            json!({ "username": "alice", "password": PASSWORD }),
+        )
+        .await;
+        assert_eq!(r.body["status"], "COMPLETED", "{}", r.text);
+        let r = signon::browser_get(&c.t, &mut jar, r.body["resumeUrl"].as_str().unwrap()).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["id"], flow_id.as_str());
+        assert_eq!(r.body["authorizeResponse"]["state"], "st-1");
+        let code = r.body["authorizeResponse"]["code"]
+            .as_str()
+            .expect("a code")
+            .to_string();
+        // No redirect_uri was sent, so none is repeated at the token endpoint.
+        let r = signon::token_form(
+            &c.t,
+            &format!("/{}/as/token", c.env),
+            Some((&c.app, &c.secret)),
+            &[("grant_type", "authorization_code"), ("code", &code)],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        // A pi.flow request still refuses an unregistered redirect_uri.
+        let r = authorize(
+            &c,
+            &mut jar,
+            &[
+                ("response_type", "code"),
+                ("client_id", &c.app),
+                ("response_mode", "pi.flow"),
+                ("redirect_uri", "https://evil.example.com/"),
+            ],
+        )
+        .await;
+        assert_not_redirected(&r);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_uses_of_one_code_or_refresh_token_yield_one_answer() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let code = login_code(&c, &mut jar, &[]).await;
+        let (a, b, d, e) = tokio::join!(
+            exchange(&c, &code),
+            exchange(&c, &code),
+            exchange(&c, &code),
+            exchange(&c, &code)
+        );
+        let ok: Vec<&Resp> = [&a, &b, &d, &e]
+            .into_iter()
+            .filter(|r| r.status == StatusCode::OK)
+            .collect();
+        assert_eq!(
+            ok.len(),
+            1,
+            "exactly one exchange wins: {} {} {} {}",
+            a.text,
+            b.text,
+            d.text,
+            e.text
+        );
+        for r in [&a, &b, &d, &e]
+            .into_iter()
+            .filter(|r| r.status != StatusCode::OK)
+        {
+            assert_oauth(r, StatusCode::BAD_REQUEST, "invalid_grant");
+        }
+        let rt = ok[0].body["refresh_token"].as_str().unwrap().to_string();
+        let (a, b, d) = tokio::join!(refresh(&c, &rt), refresh(&c, &rt), refresh(&c, &rt));
+        assert!(
+            [&a, &b, &d]
+                .iter()
+                .filter(|r| r.status == StatusCode::OK)
+                .count()
+                <= 1,
+            "at most one refresh wins: {} {} {}",
+            a.text,
+            b.text,
+            d.text
+        );
+        for r in [&a, &b, &d]
+            .into_iter()
+            .filter(|r| r.status != StatusCode::OK)
+        {
+            assert_oauth(r, StatusCode::BAD_REQUEST, "invalid_grant");
+        }
+    }
+}
+
+#[tokio::test]
+async fn form_post_escapes_what_it_echoes() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        login_code(&c, &mut jar, &[]).await;
+        // Single sign-on answers at once, with an auto-submitting form.
+        let evil = "\"><script>alert(1)</script>";
+        let mut p = code_params(&c.app, &[("response_mode", "form_post")]);
+        p[4] = ("state", evil);
+        let r = authorize(&c, &mut jar, &p).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{:?}",
+            r.headers
+        );
+        assert_eq!(r.headers["cache-control"], "no-store");
+        assert!(!r.text.contains("<script>"), "state is escaped: {}", r.text);
+        assert!(r.text.contains("&quot;&gt;&lt;script&gt;"), "{}", r.text);
+        assert!(r.text.contains(&format!("action=\"{CB}\"")), "{}", r.text);
+        assert!(r.text.contains("name=\"code\""), "{}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn tokens_of_a_disabled_user_stop_working() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let code = login_code(&c, &mut jar, &[]).await;
+        let r = exchange(&c, &code).await;
+        let at = r.body["access_token"].as_str().unwrap().to_string();
+        let rt = r.body["refresh_token"].as_str().unwrap().to_string();
+        let r =
+            c.t.put(
+                &TestApp::env_path(&c.env, &format!("/users/{}/enabled", c.user)),
+                json!({ "enabled": false }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = signon::bearer_get(&c.t, &format!("/{}/as/userinfo", c.env), &at).await;
+        assert_oauth(&r, StatusCode::UNAUTHORIZED, "invalid_token");
+        assert_oauth(
+            &refresh(&c, &rt).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        );
+        // The browser session no longer signs the disabled user on: no code, no implicit token.
+        let r = authorize(&c, &mut jar, &code_params(&c.app, &[])).await;
+        assert!(
+            signon::location(&r).contains("/signon/?flowId="),
+            "single sign-on for a disabled user: {}",
+            signon::location(&r)
+        );
+        let r = authorize(&c, &mut jar, &code_params(&c.app, &[("prompt", "none")])).await;
+        assert_redirected_error(&r, &format!("{CB}?"), "login_required", false);
+        let spa = signon::create_app(
+            &c.t,
+            &c.env,
+            json!({
+                "name": "SPA", "enabled": true, "type": "SINGLE_PAGE_APP", "protocol": "OPENID_CONNECT",
+                "grantTypes": ["IMPLICIT"], "responseTypes": ["TOKEN"], "tokenEndpointAuthMethod": "NONE",
+                "redirectUris": ["https://spa.example.com/"],
+            }),
+        )
+        .await;
+        signon::grant(&c.t, &c.env, &spa, "openid", &["profile"]).await;
+        let r = authorize(
+            &c,
+            &mut jar,
+            &[
+                ("response_type", "token"),
+                ("client_id", &spa),
+                ("redirect_uri", "https://spa.example.com/"),
+                ("scope", "profile"),
+                ("prompt", "none"),
+                ("state", "st-1"),
+            ],
+        )
+        .await;
+        assert_redirected_error(&r, "https://spa.example.com/#", "login_required", true);
+        // A deleted user's session signs nobody on either.
+        let bob = signon::create_user(&c.t, &c.env, "bob").await;
+        let mut bob_jar = Jar::new();
+        signon::sign_on(&c.t, &mut bob_jar, &c.env, &code_params(&c.app, &[]), "bob").await;
+        let r =
+            c.t.delete(&TestApp::env_path(&c.env, &format!("/users/{bob}")))
+                .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+        let r = authorize(
+            &c,
+            &mut bob_jar,
+            &code_params(&c.app, &[("prompt", "none")]),
+        )
+        .await;
+        assert_redirected_error(&r, &format!("{CB}?"), "login_required", false);
+        // Nor can the disabled user sign on again, with the same answer as a wrong password.
+        let mut fresh = Jar::new();
+        let r = authorize(&c, &mut fresh, &code_params(&c.app, &[])).await;
+        let flow = format!(
+            "/{}/flows/{}",
+            c.env,
+            signon::flow_id_of(&signon::location(&r))
+        );
+        let r = signon::flow_action(
+            &c.t,
+            &mut fresh,
+            &flow,
+            "usernamePassword.check",
+            json!({ "username": "alice", "password": PASSWORD }),
+        )
+        .await;
+        assert_error(
+            &r,
+            StatusCode::BAD_REQUEST,
+            "INVALID_DATA",
+            Some("INVALID_VALUE"),
+        );
+        assert_eq!(
+            r.body["details"][0]["message"],
+            "Invalid username and/or password."
+        );
+    }
+}
+
+#[tokio::test]
+async fn signoff_checks_its_id_token_hint() {
+    for db in backends() {
+        let c = setup(db).await;
+        signon::create_user(&c.t, &c.env, "bob").await;
+        // Bob signs on in another browser and gets an ID token.
+        let mut bob = Jar::new();
+        let back = signon::sign_on(&c.t, &mut bob, &c.env, &code_params(&c.app, &[]), "bob").await;
+        let bob_id = exchange(&c, &signon::query_of(&back)["code"]).await.body["id_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Alice's browser.
+        let mut alice = Jar::new();
+        login_code(&c, &mut alice, &[]).await;
+        // Bob's ID token cannot sign Alice out, nor can a tampered one.
+        let url = |hint: &str| {
+            format!(
+                "/{}/as/signoff?id_token_hint={hint}&post_logout_redirect_uri={CB}/logout",
+                c.env
+            )
+        };
+        let r = signon::browser_get(&c.t, &mut alice.clone(), &url(&bob_id)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert!(r.headers.get("location").is_none());
+        let mut parts: Vec<String> = bob_id.split('.').map(str::to_string).collect();
+        parts[2] = parts[2].chars().rev().collect();
+        let r = signon::browser_get(&c.t, &mut alice.clone(), &url(&parts.join("."))).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        // Alice is still signed on.
+        let r = authorize(&c, &mut alice, &code_params(&c.app, &[("prompt", "none")])).await;
+        assert!(
+            signon::location(&r).starts_with(&format!("{CB}?code=")),
+            "{}",
+            signon::location(&r)
+        );
+        // Bob's own token signs Bob out.
+        let r = signon::browser_get(&c.t, &mut bob, &url(&bob_id)).await;
+        assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
+        let r = authorize(&c, &mut bob, &code_params(&c.app, &[("prompt", "none")])).await;
+        assert_redirected_error(&r, &format!("{CB}?"), "login_required", false);
+    }
+}
+
+/// Moves a runtime record's expiry (codes, flows) to simulate the passage of time.
+async fn age(c: &Ctx, kind: &str, id: &str, expires_at: i64) {
+    let store = &c.t.app.store;
+    let item = store
+        .runtime_get(kind, id)
+        .await
+        .unwrap()
+        .expect("the record");
+    assert!(
+        store
+            .runtime_swap(&item, &item.data, expires_at)
+            .await
+            .unwrap()
+    );
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[tokio::test]
+async fn expired_codes_and_flows_are_refused() {
+    use lanyard::engine::oauth::issue::{CODE_KIND, CODE_SECONDS, sha256_b64};
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        // A code older than its lifetime (kept only to recognise replays).
+        let code = login_code(&c, &mut jar, &[]).await;
+        age(
+            &c,
+            CODE_KIND,
+            &sha256_b64(&code),
+            now() + 10 * CODE_SECONDS - CODE_SECONDS - 2,
+        )
+        .await;
+        assert_oauth(
+            &exchange(&c, &code).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        );
+
+        // A flow idle past its 15 minutes is gone for every call.
+        let r = authorize(&c, &mut jar, &code_params(&c.app, &[("prompt", "login")])).await;
+        let flow_id = signon::flow_id_of(&signon::location(&r));
+        let flow = format!("/{}/flows/{flow_id}", c.env);
+        assert_eq!(
+            signon::browser_get(&c.t, &mut jar, &flow).await.status,
+            StatusCode::OK
+        );
+        age(&c, lanyard::engine::flows::KIND, &flow_id, now() - 1).await;
+        let r = signon::browser_get(&c.t, &mut jar, &flow).await;
+        assert_error(&r, StatusCode::NOT_FOUND, "NOT_FOUND", None);
+        let r = signon::flow_action(
+            &c.t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            json!({ "username": "alice", "password": PASSWORD }),
+        )
+        .await;
+        assert_error(&r, StatusCode::NOT_FOUND, "NOT_FOUND", None);
+        let r = signon::browser_get(
+            &c.t,
+            &mut jar,
+            &format!("/{}/as/resume?flowId={flow_id}", c.env),
+        )
+        .await;
+        assert_error(&r, StatusCode::NOT_FOUND, "NOT_FOUND", None);
+    }
+}
