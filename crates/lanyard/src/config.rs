@@ -202,7 +202,10 @@ impl Settings {
                 parallelism: 1,
             },
             smtp_url: args.smtp_url.or(file.smtp_url),
-            smtp_from: args.smtp_from.or(file.smtp_from).unwrap_or_else(|| DEFAULT_FROM.into()),
+            smtp_from: args
+                .smtp_from
+                .or(file.smtp_from)
+                .unwrap_or_else(|| DEFAULT_FROM.into()),
         })
     }
 }

@@ -14,30 +14,69 @@ async fn environment_lifecycle_with_default_contents() {
         let r = t.post("/v1/environments", json!({ "name": name, "type": "SANDBOX", "region": "EU", "status": "DELETE_PENDING" })).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         let env = r.id();
-        assert_eq!(r.body["status"], "ACTIVE", "read-only status is ignored on write");
+        assert_eq!(
+            r.body["status"], "ACTIVE",
+            "read-only status is ignored on write"
+        );
         assert!(r.body["organization"]["id"].is_string());
-        assert_eq!(r.body["_links"]["self"]["href"], format!("http://lanyard.test/v1/environments/{env}"));
-        assert_eq!(r.headers["location"], format!("http://lanyard.test/v1/environments/{env}").as_str());
+        assert_eq!(
+            r.body["_links"]["self"]["href"],
+            format!("http://lanyard.test/v1/environments/{env}")
+        );
+        assert_eq!(
+            r.headers["location"],
+            format!("http://lanyard.test/v1/environments/{env}").as_str()
+        );
 
         let pops = t.get(&TestApp::env_path(&env, "/populations")).await;
         assert_eq!(pops.body["count"], 1);
         assert_eq!(pops.body["_embedded"]["populations"][0]["name"], "Default");
         assert_eq!(pops.body["_embedded"]["populations"][0]["default"], true);
         let res = t.get(&TestApp::env_path(&env, "/resources")).await;
-        let mut names: Vec<&str> = res.body["_embedded"]["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        let mut names: Vec<&str> = res.body["_embedded"]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
         names.sort();
         assert_eq!(names, vec!["PingOne API", "openid"]);
-        let jwks = t.send(axum::http::Method::GET, &format!("/{env}/as/jwks"), None, None, None).await;
+        let jwks = t
+            .send(
+                axum::http::Method::GET,
+                &format!("/{env}/as/jwks"),
+                None,
+                None,
+                None,
+            )
+            .await;
         assert_eq!(jwks.body["keys"].as_array().unwrap().len(), 1);
 
         // Duplicate name in the organization.
-        let dup = t.post("/v1/environments", json!({ "name": name, "type": "SANDBOX", "region": "NA" })).await;
-        assert_error(&dup, StatusCode::BAD_REQUEST, "INVALID_DATA", Some("UNIQUENESS_VIOLATION"));
+        let dup = t
+            .post(
+                "/v1/environments",
+                json!({ "name": name, "type": "SANDBOX", "region": "NA" }),
+            )
+            .await;
+        assert_error(
+            &dup,
+            StatusCode::BAD_REQUEST,
+            "INVALID_DATA",
+            Some("UNIQUENESS_VIOLATION"),
+        );
 
         // Filter and read.
-        let f = t.get(&format!("/v1/environments?filter=name%20eq%20%22{name}%22")).await;
+        let f = t
+            .get(&format!("/v1/environments?filter=name%20eq%20%22{name}%22"))
+            .await;
         assert_eq!(f.body["count"], 1, "{}", f.text);
-        let put = t.put(&TestApp::env_path(&env, ""), json!({ "name": name, "type": "PRODUCTION", "region": "NA" })).await;
+        let put = t
+            .put(
+                &TestApp::env_path(&env, ""),
+                json!({ "name": name, "type": "PRODUCTION", "region": "NA" }),
+            )
+            .await;
         assert_eq!(put.status, StatusCode::OK, "{}", put.text);
         assert_eq!(put.body["type"], "PRODUCTION");
         assert_eq!(put.body["region"], "EU", "region is fixed at creation");
@@ -64,24 +103,53 @@ async fn populations_default_rule_and_user_count() {
         let t = TestApp::new(db).await;
         let env = t.new_env().await;
         let p = TestApp::env_path(&env, "/populations");
-        let a = t.post(&p, json!({ "name": "A", "description": "first" })).await;
+        let a = t
+            .post(&p, json!({ "name": "A", "description": "first" }))
+            .await;
         assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
         assert_eq!(a.body["default"], false);
         assert_eq!(a.body["userCount"], 0);
         let dup = t.post(&p, json!({ "name": "a" })).await;
-        assert_error(&dup, StatusCode::BAD_REQUEST, "INVALID_DATA", Some("UNIQUENESS_VIOLATION"));
+        assert_error(
+            &dup,
+            StatusCode::BAD_REQUEST,
+            "INVALID_DATA",
+            Some("UNIQUENESS_VIOLATION"),
+        );
 
         // Making A the default clears it on Default.
-        let put = t.put(&format!("{p}/{}", a.id()), json!({ "name": "A", "default": true })).await;
+        let put = t
+            .put(
+                &format!("{p}/{}", a.id()),
+                json!({ "name": "A", "default": true }),
+            )
+            .await;
         assert_eq!(put.body["default"], true, "{}", put.text);
         let list = t.get(&format!("{p}?filter=default%20eq%20true")).await;
         assert_eq!(list.body["count"], 1);
-        assert_eq!(list.body["_embedded"]["populations"][0]["id"], a.id().as_str());
+        assert_eq!(
+            list.body["_embedded"]["populations"][0]["id"],
+            a.id().as_str()
+        );
 
         // The default population cannot be deleted; one with users cannot either.
-        assert_error(&t.delete(&format!("{p}/{}", a.id())).await, StatusCode::BAD_REQUEST, "REQUEST_FAILED", None);
-        let u = t.post(&TestApp::env_path(&env, "/users"), json!({ "username": "u1" })).await;
-        assert_eq!(u.body["population"]["id"], a.id().as_str(), "users land in the default population");
+        assert_error(
+            &t.delete(&format!("{p}/{}", a.id())).await,
+            StatusCode::BAD_REQUEST,
+            "REQUEST_FAILED",
+            None,
+        );
+        let u = t
+            .post(
+                &TestApp::env_path(&env, "/users"),
+                json!({ "username": "u1" }),
+            )
+            .await;
+        assert_eq!(
+            u.body["population"]["id"],
+            a.id().as_str(),
+            "users land in the default population"
+        );
         assert_eq!(t.get(&format!("{p}/{}", a.id())).await.body["userCount"], 1);
     }
 }

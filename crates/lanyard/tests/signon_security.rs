@@ -1408,15 +1408,12 @@ async fn tokens_of_a_disabled_user_stop_working() {
             json!({ "username": "alice", "password": PASSWORD }),
         )
         .await;
+        // With the right password the user learns why they cannot sign on; nothing is issued.
         assert_error(
             &r,
             StatusCode::BAD_REQUEST,
             "INVALID_DATA",
-            Some("INVALID_VALUE"),
-        );
-        assert_eq!(
-            r.body["details"][0]["message"],
-            "Invalid username and/or password."
+            Some("ACCOUNT_NOT_USABLE"),
         );
     }
 }
@@ -1533,5 +1530,93 @@ async fn expired_codes_and_flows_are_refused() {
         )
         .await;
         assert_error(&r, StatusCode::NOT_FOUND, "NOT_FOUND", None);
+    }
+}
+
+#[tokio::test]
+async fn brute_force_against_one_user_locks_the_password() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let r = authorize(&c, &mut jar, &code_params(&c.app, &[])).await;
+        let flow = format!(
+            "/{}/flows/{}",
+            c.env,
+            signon::flow_id_of(&signon::location(&r))
+        );
+        let attempt = |password: &'static str| json!({ "username": "alice", "password": password });
+        // The Standard policy locks after 5 failures for 900 seconds.
+        for remaining in (0..5).rev() {
+            let r = signon::flow_action(
+                &c.t,
+                &mut jar,
+                &flow,
+                "usernamePassword.check",
+                attempt("Wrong-Passw0rd!"),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+            if remaining > 0 {
+                assert_eq!(
+                    r.body["details"][0]["innerError"]["failuresRemaining"], remaining,
+                    "{}",
+                    r.text
+                );
+            } else {
+                assert_eq!(
+                    r.body["details"][0]["code"], "PASSWORD_LOCKED_OUT",
+                    "{}",
+                    r.text
+                );
+            }
+        }
+        // Now even the right password is refused, with the time until unlock.
+        let r = signon::flow_action(
+            &c.t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            attempt(PASSWORD),
+        )
+        .await;
+        assert_eq!(
+            r.body["details"][0]["code"], "PASSWORD_LOCKED_OUT",
+            "{}",
+            r.text
+        );
+        let secs = r.body["details"][0]["innerError"]["secondsUntilUnlock"]
+            .as_i64()
+            .unwrap_or(0);
+        assert!(secs > 800 && secs <= 900, "{}", r.text);
+        let state =
+            c.t.get(&TestApp::env_path(
+                &c.env,
+                &format!("/users/{}/password", c.user),
+            ))
+            .await;
+        assert_eq!(
+            state.body["status"], "PASSWORD_LOCKED_OUT",
+            "{}",
+            state.text
+        );
+        // An administrator unlocks; the right password signs on.
+        let r =
+            c.t.action(
+                axum::http::Method::POST,
+                &TestApp::env_path(&c.env, &format!("/users/{}/password", c.user)),
+                "application/vnd.pingidentity.password.unlock+json",
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = signon::flow_action(
+            &c.t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            attempt(PASSWORD),
+        )
+        .await;
+        assert_eq!(r.body["status"], "COMPLETED", "{}", r.text);
     }
 }

@@ -257,7 +257,6 @@ async fn uc11_application_with_an_authorization_code_grant() {
 }
 
 #[tokio::test]
-#[ignore = "self-service p1 scopes not implemented yet"]
 async fn uc11_step10_user_reads_own_record() {
     for db in backends() {
         let uc = uc11_steps_1_to_9(db).await;

@@ -175,6 +175,18 @@ pub struct Actor {
     pub env_id: String,
     pub org_id: String,
     pub assignments: Vec<Assignment>,
+    /// The OAuth scopes of a user's token (`p1:*` self-service); empty for workers.
+    pub scopes: Vec<String>,
+}
+
+/// The self-service scope a user's token needs for a management call on its own user
+/// (`method` and the matched route template), or None when users may not make the call.
+pub fn self_service_scope(method: &str, route: &str) -> Option<&'static str> {
+    match (method, route) {
+        ("GET", "/v1/environments/{envId}/users/{id}") => Some("p1:read:user"),
+        ("PUT" | "PATCH", "/v1/environments/{envId}/users/{id}") => Some("p1:update:user"),
+        _ => None,
+    }
 }
 
 impl Actor {
@@ -273,6 +285,7 @@ mod tests {
             id: "a".into(),
             env_id: "admin-env".into(),
             org_id: "org".into(),
+            scopes: vec![],
             assignments: assignments
                 .into_iter()
                 .map(|(r, t, s)| Assignment {

@@ -71,7 +71,13 @@ pub async fn deliver(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
     if let Some(e) = error {
         data["error"] = json!(e);
     }
-    let doc = Doc::new(outbox::KIND, &uuid::Uuid::new_v4().to_string(), m.env_id, "", data);
+    let doc = Doc::new(
+        outbox::KIND,
+        &uuid::Uuid::new_v4().to_string(),
+        m.env_id,
+        "",
+        data,
+    );
     let mut tx = app.store.begin().await?;
     tx.insert(&doc, &[]).await?;
     tx.commit().await?;
@@ -79,8 +85,12 @@ pub async fn deliver(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
 }
 
 async fn send_email(url: &str, from: &str, m: &Message<'_>) -> Result<(), String> {
-    let from: Mailbox = from.parse().map_err(|e| format!("invalid From address: {e}"))?;
-    let to: Mailbox = m.to.parse().map_err(|e| format!("invalid recipient: {e}"))?;
+    let from: Mailbox = from
+        .parse()
+        .map_err(|e| format!("invalid From address: {e}"))?;
+    let to: Mailbox =
+        m.to.parse()
+            .map_err(|e| format!("invalid recipient: {e}"))?;
     let email = lettre::Message::builder()
         .from(from)
         .to(to)

@@ -53,6 +53,18 @@ impl Lookup for Reader<'_> {
     }
 }
 
+/// The environment's default password policy.
+pub async fn default_policy<L: Lookup + ?Sized>(
+    db: &mut L,
+    env_id: &str,
+) -> ApiResult<Option<Doc>> {
+    Ok(db
+        .all(PASSWORD_POLICY_KIND, env_id)
+        .await?
+        .into_iter()
+        .find(|p| p.data["default"] == true))
+}
+
 /// The policy that governs `user`: its population's `passwordPolicy`, else the environment's
 /// default policy; `None` when the environment has no policy at all (no rules apply then).
 pub async fn policy_for<L: Lookup + ?Sized>(db: &mut L, user: &Doc) -> ApiResult<Option<Doc>> {
@@ -63,11 +75,7 @@ pub async fn policy_for<L: Lookup + ?Sized>(db: &mut L, user: &Doc) -> ApiResult
     {
         return Ok(Some(policy));
     }
-    Ok(db
-        .all(PASSWORD_POLICY_KIND, &user.env_id)
-        .await?
-        .into_iter()
-        .find(|p| p.data["default"] == true))
+    default_policy(db, &user.env_id).await
 }
 
 /// A policy's lockout settings: failures before lockout, and the automatic unlock delay

@@ -35,33 +35,65 @@ pub fn hash(cookie: &str) -> String {
 }
 
 /// The session of this cookie in this environment, if it is live.
-pub async fn find(app: &App, env_id: &str, cookie: Option<&str>) -> ApiResult<Option<(crate::store::runtime::Item, Session)>> {
-    let Some(c) = cookie.filter(|c| !c.is_empty() && c.len() <= 128) else { return Ok(None) };
-    let Some(item) = app.store.runtime_get(KIND, &hash(c)).await? else { return Ok(None) };
+pub async fn find(
+    app: &App,
+    env_id: &str,
+    cookie: Option<&str>,
+) -> ApiResult<Option<(crate::store::runtime::Item, Session)>> {
+    let Some(c) = cookie.filter(|c| !c.is_empty() && c.len() <= 128) else {
+        return Ok(None);
+    };
+    let Some(item) = app.store.runtime_get(KIND, &hash(c)).await? else {
+        return Ok(None);
+    };
     if item.env_id != env_id {
         return Ok(None);
     }
-    let s: Session = serde_json::from_value(item.data.clone()).map_err(crate::error::ApiError::internal)?;
+    let s: Session =
+        serde_json::from_value(item.data.clone()).map_err(crate::error::ApiError::internal)?;
     Ok(Some((item, s)))
 }
 
 /// Starts a new anonymous session; returns the cookie value and the session.
 pub async fn create(app: &App, env_id: &str) -> ApiResult<(String, Session)> {
     let cookie = uuid::Uuid::new_v4().to_string();
-    let s = Session { id: uuid::Uuid::new_v4().to_string(), env_id: env_id.into(), ..Default::default() };
-    app.store.runtime_put(KIND, &hash(&cookie), env_id, &json!(s), clock::unix() + LIFETIME).await?;
+    let s = Session {
+        id: uuid::Uuid::new_v4().to_string(),
+        env_id: env_id.into(),
+        ..Default::default()
+    };
+    app.store
+        .runtime_put(
+            KIND,
+            &hash(&cookie),
+            env_id,
+            &json!(s),
+            clock::unix() + LIFETIME,
+        )
+        .await?;
     Ok((cookie, s))
 }
 
 /// Records a completed sign-on in the session.
-pub async fn sign_on(app: &App, env_id: &str, cookie: &str, user_id: &str, amr: &[String], auth_time: i64) -> ApiResult<Session> {
+pub async fn sign_on(
+    app: &App,
+    env_id: &str,
+    cookie: &str,
+    user_id: &str,
+    amr: &[String],
+    auth_time: i64,
+) -> ApiResult<Session> {
     for _ in 0..5 {
         let Some((item, mut s)) = find(app, env_id, Some(cookie)).await? else {
             break;
         };
         if s.user_id.as_deref().is_some_and(|u| u != user_id) {
             // Another user signs in on this browser: a new session id.
-            s = Session { id: uuid::Uuid::new_v4().to_string(), env_id: env_id.into(), ..Default::default() };
+            s = Session {
+                id: uuid::Uuid::new_v4().to_string(),
+                env_id: env_id.into(),
+                ..Default::default()
+            };
         }
         s.user_id = Some(user_id.into());
         s.auth_time = Some(auth_time);
@@ -72,7 +104,11 @@ pub async fn sign_on(app: &App, env_id: &str, cookie: &str, user_id: &str, amr: 
             s.mfa_at = Some(auth_time);
         }
         s.amr = amr.to_vec();
-        if app.store.runtime_swap(&item, &json!(s), clock::unix() + LIFETIME).await? {
+        if app
+            .store
+            .runtime_swap(&item, &json!(s), clock::unix() + LIFETIME)
+            .await?
+        {
             return Ok(s);
         }
     }
@@ -87,7 +123,15 @@ pub async fn sign_on(app: &App, env_id: &str, cookie: &str, user_id: &str, amr: 
         mfa_at: amr.iter().any(|a| a != "pwd").then_some(auth_time),
     };
     let _ = app.store.runtime_delete(KIND, &hash(cookie)).await?;
-    app.store.runtime_put(KIND, &hash(cookie), env_id, &json!(s), clock::unix() + LIFETIME).await?;
+    app.store
+        .runtime_put(
+            KIND,
+            &hash(cookie),
+            env_id,
+            &json!(s),
+            clock::unix() + LIFETIME,
+        )
+        .await?;
     Ok(s)
 }
 
@@ -99,7 +143,9 @@ pub async fn end(app: &App, cookie: &str) -> ApiResult<()> {
 /// The `Set-Cookie` value for a session cookie (Secure and SameSite=None only over https).
 pub fn set_cookie(app: &App, env_id: &str, cookie: &str) -> String {
     if app.public_url().starts_with("https://") {
-        format!("{COOKIE}={cookie}; Path=/{env_id}; Max-Age={LIFETIME}; Secure; HttpOnly; SameSite=None")
+        format!(
+            "{COOKIE}={cookie}; Path=/{env_id}; Max-Age={LIFETIME}; Secure; HttpOnly; SameSite=None"
+        )
     } else {
         format!("{COOKIE}={cookie}; Path=/{env_id}; Max-Age={LIFETIME}; HttpOnly; SameSite=Lax")
     }
@@ -111,8 +157,13 @@ pub fn clear_cookie(env_id: &str) -> String {
 
 /// The `ST` cookie of a request.
 pub fn cookie_of(headers: &axum::http::HeaderMap) -> Option<String> {
-    headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
-        let (k, v) = kv.trim().split_once('=')?;
-        (k == COOKIE).then(|| v.to_string())
-    })
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == COOKIE).then(|| v.to_string())
+        })
 }

@@ -72,11 +72,38 @@ pub async fn authenticate(app: &App, authorization: Option<&str>) -> ApiResult<A
         .get("client_id")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if claims.get("sub").is_some() {
-        // User tokens with p1:* self-service scopes arrive with the sign-on issue.
-        return Err(ApiError::Forbidden(
-            "User access tokens cannot call the management API yet.".into(),
-        ));
+    if let Some(sub) = claims.get("sub").and_then(Value::as_str) {
+        // A signed-in user's token: only its `p1:*` self-service scopes, on its own user.
+        if let Some(jti) = claims.get("jti").and_then(Value::as_str)
+            && crate::engine::oauth::issue::is_revoked(app, jti).await?
+        {
+            return Err(unauthorized("The access token has been revoked."));
+        }
+        let user = app
+            .store
+            .read()
+            .get(crate::resources::users::KIND, &env_id, sub)
+            .await?
+            .filter(|u| u.data["enabled"] == true)
+            .ok_or_else(|| {
+                unauthorized("The user of this access token no longer exists or is disabled.")
+            })?;
+        let scopes = claims
+            .get("scope")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| s.starts_with("p1:"))
+            .map(str::to_string)
+            .collect();
+        return Ok(Actor {
+            kind: ActorKind::User,
+            id: user.id,
+            env_id,
+            org_id,
+            assignments: vec![],
+            scopes,
+        });
     }
     // Only worker applications act on the management API with their own role assignments.
     let client = applications::find_by_client_id(app, &env_id, client_id)
@@ -92,6 +119,7 @@ pub async fn authenticate(app: &App, authorization: Option<&str>) -> ApiResult<A
         env_id,
         org_id,
         assignments,
+        scopes: vec![],
     })
 }
 

@@ -22,18 +22,38 @@ async fn env_doc(app: &App, env_id: &str) -> ApiResult<Doc> {
     if uuid::Uuid::parse_str(env_id).is_err() {
         return Err(ApiError::NotFound("The environment was not found.".into()));
     }
-    app.store.read().get(environments::KIND, env_id, env_id).await?.ok_or_else(|| ApiError::NotFound("The environment was not found.".into()))
+    app.store
+        .read()
+        .get(environments::KIND, env_id, env_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("The environment was not found.".into()))
 }
 
 pub(crate) fn remote_ip(headers: &HeaderMap) -> Option<String> {
-    headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next()).map(|s| s.trim().to_string())
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|s| s.trim().to_string())
 }
 
-pub async fn authorize_get(State(app): State<AppState>, Path(env_id): Path<String>, Query(params): Query<Vec<(String, String)>>, headers: HeaderMap) -> Response {
-    authorize(&app, &env_id, params, &headers).await.unwrap_or_else(IntoResponse::into_response)
+pub async fn authorize_get(
+    State(app): State<AppState>,
+    Path(env_id): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    authorize(&app, &env_id, params, &headers)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-pub async fn authorize_post(State(app): State<AppState>, Path(env_id): Path<String>, headers: HeaderMap, body: Body) -> Response {
+pub async fn authorize_post(
+    State(app): State<AppState>,
+    Path(env_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let run = async {
         let form = super::oauth::read_form(&headers, body).await?;
         authorize(&app, &env_id, form, &headers).await
@@ -43,13 +63,27 @@ pub async fn authorize_post(State(app): State<AppState>, Path(env_id): Path<Stri
 
 /// Picks the sign-on policy: the first `acr_values` name assigned to the application, else the
 /// application's assignments by priority, else the environment default.
-async fn choose_policy(app: &App, env_id: &str, client: &Doc, acr_values: &[String]) -> ApiResult<Option<Doc>> {
+async fn choose_policy(
+    app: &App,
+    env_id: &str,
+    client: &Doc,
+    acr_values: &[String],
+) -> ApiResult<Option<Doc>> {
     let mut reader = app.store.read();
-    let mut assigned = reader.children(applications::ASSIGNMENT_KIND, env_id, &client.id).await?;
+    let mut assigned = reader
+        .children(applications::ASSIGNMENT_KIND, env_id, &client.id)
+        .await?;
     assigned.sort_by_key(|a| a.data["priority"].as_i64().unwrap_or(i64::MAX));
     let mut candidates = Vec::new();
     for a in &assigned {
-        if let Some(p) = reader.get(policies::KIND, env_id, a.data["signOnPolicy"]["id"].as_str().unwrap_or_default()).await? {
+        if let Some(p) = reader
+            .get(
+                policies::KIND,
+                env_id,
+                a.data["signOnPolicy"]["id"].as_str().unwrap_or_default(),
+            )
+            .await?
+        {
             candidates.push(p);
         }
     }
@@ -61,7 +95,10 @@ async fn choose_policy(app: &App, env_id: &str, client: &Doc, acr_values: &[Stri
     }
     if !acr_values.is_empty() {
         for name in acr_values {
-            if let Some(p) = candidates.iter().find(|p| p.data["name"].as_str() == Some(name.as_str())) {
+            if let Some(p) = candidates
+                .iter()
+                .find(|p| p.data["name"].as_str() == Some(name.as_str()))
+            {
                 return Ok(Some(p.clone()));
             }
         }
@@ -70,8 +107,17 @@ async fn choose_policy(app: &App, env_id: &str, client: &Doc, acr_values: &[Stri
     Ok(candidates.into_iter().next())
 }
 
-fn redirect_error(redirect_uri: &str, mode: ResponseMode, state: Option<String>, error: &str, description: &str) -> Response {
-    let mut params = vec![("error".to_string(), error.to_string()), ("error_description".to_string(), description.to_string())];
+fn redirect_error(
+    redirect_uri: &str,
+    mode: ResponseMode,
+    state: Option<String>,
+    error: &str,
+    description: &str,
+) -> Response {
+    let mut params = vec![
+        ("error".to_string(), error.to_string()),
+        ("error_description".to_string(), description.to_string()),
+    ];
     if let Some(s) = state {
         params.push(("state".into(), s));
     }
@@ -79,7 +125,12 @@ fn redirect_error(redirect_uri: &str, mode: ResponseMode, state: Option<String>,
 }
 
 /// Sends authorization response parameters to the client in the requested mode.
-fn deliver(redirect_uri: &str, mode: ResponseMode, params: &[(String, String)], pi_flow: Option<Value>) -> Response {
+fn deliver(
+    redirect_uri: &str,
+    mode: ResponseMode,
+    params: &[(String, String)],
+    pi_flow: Option<Value>,
+) -> Response {
     let qs = serde_urlencoded::to_string(params).unwrap_or_default();
     match mode {
         ResponseMode::Query => {
@@ -90,7 +141,13 @@ fn deliver(redirect_uri: &str, mode: ResponseMode, params: &[(String, String)], 
         ResponseMode::FormPost => {
             let inputs: String = params
                 .iter()
-                .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\"/>", html_escape(k), html_escape(v)))
+                .map(|(k, v)| {
+                    format!(
+                        "<input type=\"hidden\" name=\"{}\" value=\"{}\"/>",
+                        html_escape(k),
+                        html_escape(v)
+                    )
+                })
                 .collect();
             let page = format!(
                 "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Submit</title></head>\
@@ -99,26 +156,38 @@ fn deliver(redirect_uri: &str, mode: ResponseMode, params: &[(String, String)], 
                 html_escape(redirect_uri)
             );
             let mut r = Html(page).into_response();
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
         ResponseMode::PiFlow => {
             let mut body = pi_flow.unwrap_or_else(|| json!({}));
             let mut resp = serde_json::Map::new();
             for (k, v) in params {
-                let v = if k == "expires_in" { v.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(v)) } else { json!(v) };
+                let v = if k == "expires_in" {
+                    v.parse::<i64>()
+                        .map(Value::from)
+                        .unwrap_or_else(|_| json!(v))
+                } else {
+                    json!(v)
+                };
                 resp.insert(k.clone(), v);
             }
             body["authorizeResponse"] = Value::Object(resp);
             let mut r = Json(body).into_response();
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
     }
 }
 
 pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
 }
 
 fn found(location: &str) -> Response {
@@ -126,7 +195,8 @@ fn found(location: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(location) {
         r.headers_mut().insert(header::LOCATION, v);
     }
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -137,21 +207,55 @@ fn with_cookie(mut r: Response, cookie: Option<String>) -> Response {
     r
 }
 
-async fn authorize(app: &App, env_id: &str, params: Vec<(String, String)>, headers: &HeaderMap) -> ApiResult<Response> {
+async fn authorize(
+    app: &App,
+    env_id: &str,
+    params: Vec<(String, String)>,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     env_doc(app, env_id).await?;
-    let client_id = params.iter().find(|(k, _)| k == "client_id").map(|(_, v)| v.clone()).unwrap_or_default();
+    let client_id = params
+        .iter()
+        .find(|(k, _)| k == "client_id")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let client = applications::find_by_client_id(app, env_id, &client_id)
         .await?
-        .ok_or_else(|| ApiError::one(crate::error::Detail::invalid("client_id", "The client_id does not name an application of this environment.")))?;
+        .ok_or_else(|| {
+            ApiError::one(crate::error::Detail::invalid(
+                "client_id",
+                "The client_id does not name an application of this environment.",
+            ))
+        })?;
     let params = crate::engine::oauth::request_object::merge(app, &client, params)?;
     let req = match authorize::validate(&client, &params) {
         Ok(r) => r,
         Err(AuthorizeError::Direct(e)) => return Err(e),
-        Err(AuthorizeError::Redirect { redirect_uri, mode, state, error, description }) => {
-            return Ok(redirect_error(&redirect_uri, mode, state, error, &description));
+        Err(AuthorizeError::Redirect {
+            redirect_uri,
+            mode,
+            state,
+            error,
+            description,
+        }) => {
+            return Ok(redirect_error(
+                &redirect_uri,
+                mode,
+                state,
+                error,
+                &description,
+            ));
         }
     };
-    let fail = |error: &str, description: &str| redirect_error(req.redirect_uri.as_deref().unwrap_or_default(), req.response_mode, req.state.clone(), error, description);
+    let fail = |error: &str, description: &str| {
+        redirect_error(
+            req.redirect_uri.as_deref().unwrap_or_default(),
+            req.response_mode,
+            req.state.clone(),
+            error,
+            description,
+        )
+    };
     let pi_flow_error = |e: ApiError| -> ApiResult<Response> { Err(e) };
     if let Err(e) = grants::resolve(app, &client, &req.scopes).await {
         return match (e, req.response_mode) {
@@ -161,14 +265,22 @@ async fn authorize(app: &App, env_id: &str, params: Vec<(String, String)>, heade
         };
     }
     let Some(policy) = choose_policy(app, env_id, &client, &req.acr_values).await? else {
-        return Ok(fail("invalid_request", "No sign-on policy named in acr_values is assigned to the application."));
+        return Ok(fail(
+            "invalid_request",
+            "No sign-on policy named in acr_values is assigned to the application.",
+        ));
     };
-    let mut actions = app.store.read().children(policies::ACTION_KIND, env_id, &policy.id).await?;
+    let mut actions = app
+        .store
+        .read()
+        .children(policies::ACTION_KIND, env_id, &policy.id)
+        .await?;
     actions.sort_by_key(|a| a.data["priority"].as_i64().unwrap_or(i64::MAX));
 
     // The browser session: reuse a live one, else start one.
     let cookie = sessions::cookie_of(headers);
-    let (cookie, session, set_cookie) = match sessions::find(app, env_id, cookie.as_deref()).await? {
+    let (cookie, session, set_cookie) = match sessions::find(app, env_id, cookie.as_deref()).await?
+    {
         Some((_, s)) => (cookie.unwrap_or_default(), s, None),
         None => {
             let (c, s) = sessions::create(app, env_id).await?;
@@ -182,7 +294,10 @@ async fn authorize(app: &App, env_id: &str, params: Vec<(String, String)>, heade
         status: String::new(),
         created_at: crate::clock::now(),
         binding: sessions::hash(&cookie),
-        application: FlowApp { id: client.id.clone(), name: client.data["name"].as_str().unwrap_or_default().to_string() },
+        application: FlowApp {
+            id: client.id.clone(),
+            name: client.data["name"].as_str().unwrap_or_default().to_string(),
+        },
         request: Some(req.clone()),
         policy: FlowPolicy {
             id: policy.id.clone(),
@@ -196,11 +311,18 @@ async fn authorize(app: &App, env_id: &str, params: Vec<(String, String)>, heade
         error: None,
         scratch: Default::default(),
     };
-    let ctx = FlowCtx { app, session: &session, remote_ip: remote_ip(headers) };
+    let ctx = FlowCtx {
+        app,
+        session: &session,
+        remote_ip: remote_ip(headers),
+    };
     flows::run(&ctx, &mut flow).await?;
     let prompt_none = req.prompt.iter().any(|p| p == "none");
     if prompt_none && !flow.is_done() {
-        return Ok(with_cookie(fail("login_required", "The user must sign on."), set_cookie));
+        return Ok(with_cookie(
+            fail("login_required", "The user must sign on."),
+            set_cookie,
+        ));
     }
     flows::save_new(app, &flow).await?;
     if flow.is_done() && req.response_mode != ResponseMode::PiFlow {
@@ -223,41 +345,89 @@ async fn authorize(app: &App, env_id: &str, params: Vec<(String, String)>, heade
 
 /// Turns a finished flow into the client's response (single use: the flow is consumed).
 async fn finish(app: &App, cookie: &str, flow: Flow) -> ApiResult<Response> {
-    let req: AuthorizeRequest = flow.request.clone().ok_or_else(|| ApiError::InvalidRequest("This flow has no authorization request.".into()))?;
+    let req: AuthorizeRequest = flow.request.clone().ok_or_else(|| {
+        ApiError::InvalidRequest("This flow has no authorization request.".into())
+    })?;
     if !app.store.runtime_delete(flows::KIND, &flow.id).await? {
-        return Err(ApiError::NotFound("The flow was not found or has expired.".into()));
+        return Err(ApiError::NotFound(
+            "The flow was not found or has expired.".into(),
+        ));
     }
     let redirect_uri = req.redirect_uri.clone().unwrap_or_default();
     if flow.status == flows::FAILED {
-        let e = flow.error.clone().unwrap_or(flows::FlowError { error: "access_denied".into(), description: "The sign-on failed.".into() });
-        let body = if req.response_mode == ResponseMode::PiFlow { Some(flows::render(app, &flow, crate::clock::unix()).await?) } else { None };
-        let mut params = vec![("error".to_string(), e.error), ("error_description".to_string(), e.description)];
+        let e = flow.error.clone().unwrap_or(flows::FlowError {
+            error: "access_denied".into(),
+            description: "The sign-on failed.".into(),
+        });
+        let body = if req.response_mode == ResponseMode::PiFlow {
+            Some(flows::render(app, &flow, crate::clock::unix()).await?)
+        } else {
+            None
+        };
+        let mut params = vec![
+            ("error".to_string(), e.error),
+            ("error_description".to_string(), e.description),
+        ];
         if let Some(s) = &req.state {
             params.push(("state".into(), s.clone()));
         }
         return Ok(deliver(&redirect_uri, req.response_mode, &params, body));
     }
-    let user_id = flow.user_id.clone().ok_or_else(|| ApiError::internal("completed flow without a user"))?;
+    let user_id = flow
+        .user_id
+        .clone()
+        .ok_or_else(|| ApiError::internal("completed flow without a user"))?;
     let auth_time = flow.auth_time.unwrap_or_else(crate::clock::unix);
-    let session: Session = sessions::sign_on(app, &flow.env_id, cookie, &user_id, &flow.amr, auth_time).await?;
-    let client = app.store.read().get(applications::KIND, &flow.env_id, &flow.application.id).await?.ok_or_else(ApiError::not_found)?;
+    let session: Session =
+        sessions::sign_on(app, &flow.env_id, cookie, &user_id, &flow.amr, auth_time).await?;
+    let client = app
+        .store
+        .read()
+        .get(applications::KIND, &flow.env_id, &flow.application.id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let scopes = grants::resolve(app, &client, &req.scopes).await?;
-    let sign_on = SignOn { user_id, session_id: session.id.clone(), auth_time, amr: flow.amr.clone(), acr: flow.policy.name.clone(), nonce: req.nonce.clone() };
-    let params = code_flow::authorization_response(app, &flow.env_id, &client, &req, &scopes, &sign_on).await?;
-    let body = if req.response_mode == ResponseMode::PiFlow { Some(flows::render(app, &flow, crate::clock::unix()).await?) } else { None };
+    let sign_on = SignOn {
+        user_id,
+        session_id: session.id.clone(),
+        auth_time,
+        amr: flow.amr.clone(),
+        acr: flow.policy.name.clone(),
+        nonce: req.nonce.clone(),
+    };
+    let params =
+        code_flow::authorization_response(app, &flow.env_id, &client, &req, &scopes, &sign_on)
+            .await?;
+    let body = if req.response_mode == ResponseMode::PiFlow {
+        Some(flows::render(app, &flow, crate::clock::unix()).await?)
+    } else {
+        None
+    };
     Ok(deliver(&redirect_uri, req.response_mode, &params, body))
 }
 
 /// Loads a flow and checks it belongs to the calling browser (its `ST` cookie). Shared with
 /// the hosted sign-on pages (`signon.rs`).
-pub(crate) async fn owned_flow(app: &App, env_id: &str, flow_id: &str, headers: &HeaderMap) -> ApiResult<(crate::store::runtime::Item, Flow, String, Session)> {
+pub(crate) async fn owned_flow(
+    app: &App,
+    env_id: &str,
+    flow_id: &str,
+    headers: &HeaderMap,
+) -> ApiResult<(crate::store::runtime::Item, Flow, String, Session)> {
     env_doc(app, env_id).await?;
     let (item, flow) = flows::load(app, env_id, flow_id).await?;
     let cookie = sessions::cookie_of(headers).unwrap_or_default();
-    if cookie.is_empty() || !crate::engine::secrets::secret_eq(&sessions::hash(&cookie), &flow.binding) {
-        return Err(ApiError::Forbidden("The flow belongs to another session.".into()));
+    if cookie.is_empty()
+        || !crate::engine::secrets::secret_eq(&sessions::hash(&cookie), &flow.binding)
+    {
+        return Err(ApiError::Forbidden(
+            "The flow belongs to another session.".into(),
+        ));
     }
-    let session = sessions::find(app, env_id, Some(&cookie)).await?.map(|(_, s)| s).unwrap_or_default();
+    let session = sessions::find(app, env_id, Some(&cookie))
+        .await?
+        .map(|(_, s)| s)
+        .unwrap_or_default();
     Ok((item, flow, cookie, session))
 }
 
@@ -267,49 +437,97 @@ pub struct ResumeQuery {
     flow_id: Option<String>,
 }
 
-pub async fn resume(State(app): State<AppState>, Path(env_id): Path<String>, Query(q): Query<ResumeQuery>, headers: HeaderMap) -> ApiResult<Response> {
-    let flow_id = q.flow_id.ok_or_else(|| ApiError::InvalidRequest("flowId is required.".into()))?;
+pub async fn resume(
+    State(app): State<AppState>,
+    Path(env_id): Path<String>,
+    Query(q): Query<ResumeQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let flow_id = q
+        .flow_id
+        .ok_or_else(|| ApiError::InvalidRequest("flowId is required.".into()))?;
     let (_, flow, cookie, _) = owned_flow(&app, &env_id, &flow_id, &headers).await?;
     if !flow.is_done() {
-        let pi = flow.request.as_ref().is_some_and(|r| r.response_mode == ResponseMode::PiFlow);
+        let pi = flow
+            .request
+            .as_ref()
+            .is_some_and(|r| r.response_mode == ResponseMode::PiFlow);
         if pi {
-            return Err(ApiError::InvalidRequest(format!("The flow is not complete: it is {}.", flow.status)));
+            return Err(ApiError::InvalidRequest(format!(
+                "The flow is not complete: it is {}.",
+                flow.status
+            )));
         }
-        return Ok(found(&format!("{}/{env_id}/signon/?flowId={flow_id}", app.public_url())));
+        return Ok(found(&format!(
+            "{}/{env_id}/signon/?flowId={flow_id}",
+            app.public_url()
+        )));
     }
     finish(&app, &cookie, flow).await
 }
 
-pub async fn get_flow(State(app): State<AppState>, Path((env_id, flow_id)): Path<(String, String)>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn get_flow(
+    State(app): State<AppState>,
+    Path((env_id, flow_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let (item, flow, _, _) = owned_flow(&app, &env_id, &flow_id, &headers).await?;
     // Reading a flow keeps it alive.
     flows::save(&app, &item, &flow).await?;
-    Ok(Json(flows::render(&app, &flow, crate::clock::unix() + flows::IDLE_SECONDS).await?).into_response())
+    Ok(
+        Json(flows::render(&app, &flow, crate::clock::unix() + flows::IDLE_SECONDS).await?)
+            .into_response(),
+    )
 }
 
 const ACTION_PREFIX: &str = "application/vnd.pingidentity.";
 
-pub async fn post_flow(State(app): State<AppState>, Path((env_id, flow_id)): Path<(String, String)>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub async fn post_flow(
+    State(app): State<AppState>,
+    Path((env_id, flow_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let mt = media_type(&headers);
     let action = mt
         .strip_prefix(ACTION_PREFIX)
         .map(|a| a.strip_suffix("+json").unwrap_or(a).to_string())
-        .ok_or_else(|| ApiError::UnsupportedMediaType("Flow actions use Content-Type application/vnd.pingidentity.<action>+json.".into()))?;
+        .ok_or_else(|| {
+            ApiError::UnsupportedMediaType(
+                "Flow actions use Content-Type application/vnd.pingidentity.<action>+json.".into(),
+            )
+        })?;
     let (item, mut flow, _, session) = owned_flow(&app, &env_id, &flow_id, &headers).await?;
     let bytes = read_bytes(body).await?;
     let input = super::extract::parse_json(&bytes)?;
     if !input.is_object() {
-        return Err(ApiError::InvalidRequest("The request body must be a JSON object.".into()));
+        return Err(ApiError::InvalidRequest(
+            "The request body must be a JSON object.".into(),
+        ));
     }
     // Match the action name case-insensitively against what the flow offers.
     let offered = flows::allowed_actions(&flow);
-    let Some(name) = offered.iter().find(|a| a.eq_ignore_ascii_case(&action)).copied() else {
-        return Err(ApiError::InvalidRequest(format!("The action '{action}' is not allowed while the flow is {}.", flow.status)));
+    let Some(name) = offered
+        .iter()
+        .find(|a| a.eq_ignore_ascii_case(&action))
+        .copied()
+    else {
+        return Err(ApiError::InvalidRequest(format!(
+            "The action '{action}' is not allowed while the flow is {}.",
+            flow.status
+        )));
     };
-    let ctx = FlowCtx { app: &app, session: &session, remote_ip: remote_ip(&headers) };
+    let ctx = FlowCtx {
+        app: &app,
+        session: &session,
+        remote_ip: remote_ip(&headers),
+    };
     let result = flows::act(&ctx, &mut flow, name, &input).await;
     // Failed attempts still count (lockout) and keep the flow alive.
     flows::save(&app, &item, &flow).await?;
     result?;
-    Ok(Json(flows::render(&app, &flow, crate::clock::unix() + flows::IDLE_SECONDS).await?).into_response())
+    Ok(
+        Json(flows::render(&app, &flow, crate::clock::unix() + flows::IDLE_SECONDS).await?)
+            .into_response(),
+    )
 }

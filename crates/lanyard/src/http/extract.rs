@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequestParts, MatchedPath, Path};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use http_body_util::BodyExt;
 use serde_json::Value;
 
-use crate::engine::authz::{Actor, Area};
+use crate::engine::authz::{self, Actor, ActorKind, Area};
 use crate::error::{ApiError, ApiResult};
 use crate::resources::environments;
 use crate::state::AppState;
@@ -40,6 +40,16 @@ impl Mgmt {
     }
     /// Refuses with 403 unless the actor's roles allow `area` (read, or write) here.
     pub fn require(&self, area: Area, write: bool) -> ApiResult<()> {
+        // A user actor reached here only through the self-service check of the extractor.
+        if self.actor.kind == ActorKind::User {
+            return if area == Area::Identity {
+                Ok(())
+            } else {
+                Err(ApiError::Forbidden(
+                    "The access token does not allow this request.".into(),
+                ))
+            };
+        }
         let allowed = match &self.env {
             Some(env) => self.actor.may(&env.id, &self.org_id, area, write),
             None => self.actor.may_in_org(area, write),
@@ -83,6 +93,40 @@ impl FromRequestParts<AppState> for Mgmt {
                     ApiError::not_found()
                 });
             }
+        }
+        if actor.kind == ActorKind::User {
+            // Self-service: the user's own record, in the user's environment, with the scope.
+            let route = parts
+                .extensions
+                .get::<MatchedPath>()
+                .map(|m| m.as_str())
+                .unwrap_or_default();
+            let needed = authz::self_service_scope(parts.method.as_str(), route);
+            let own =
+                params.get("envId") == Some(&actor.env_id) && params.get("id") == Some(&actor.id);
+            if !own || !needed.is_some_and(|n| actor.scopes.iter().any(|s| s == n)) {
+                return Err(ApiError::Forbidden(
+                    "The access token does not allow this request.".into(),
+                ));
+            }
+            let env_id = actor.env_id.clone();
+            let env = state
+                .store
+                .read()
+                .get(environments::KIND, &env_id, &env_id)
+                .await?
+                .ok_or_else(forbidden_env)?;
+            let org_id = env.data["organization"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            return Ok(Mgmt {
+                app: state.clone(),
+                actor,
+                env: Some(env),
+                org_id,
+                params,
+            });
         }
         let mut org_id = actor.org_id.clone();
         let env = match params.get("envId") {

@@ -10,8 +10,8 @@ pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod signon;
-pub mod userinfo;
 pub mod token_admin;
+pub mod userinfo;
 pub mod users;
 
 use std::time::Instant;
@@ -140,15 +140,46 @@ pub fn router(app: AppState) -> Router {
             post(oauth::token).fallback(mgmt::method_not_allowed),
         )
         .route("/{envId}/as/jwks", mgmt::get_route(oauth::jwks))
-        .route("/{envId}/as/authorize", get(authorize::authorize_get).post(authorize::authorize_post).fallback(mgmt::method_not_allowed))
+        .route(
+            "/{envId}/as/authorize",
+            get(authorize::authorize_get)
+                .post(authorize::authorize_post)
+                .fallback(mgmt::method_not_allowed),
+        )
         .route("/{envId}/as/resume", mgmt::get_route(authorize::resume))
-        .route("/{envId}/as/introspect", post(token_admin::introspect).fallback(mgmt::method_not_allowed))
-        .route("/{envId}/as/revoke", post(token_admin::revoke).fallback(mgmt::method_not_allowed))
+        .route(
+            "/{envId}/as/introspect",
+            post(token_admin::introspect).fallback(mgmt::method_not_allowed),
+        )
+        .route(
+            "/{envId}/as/revoke",
+            post(token_admin::revoke).fallback(mgmt::method_not_allowed),
+        )
         .route("/{envId}/as/signoff", mgmt::get_route(token_admin::signoff))
-        .route("/{envId}/as/userinfo", get(userinfo::userinfo).post(userinfo::userinfo).fallback(mgmt::method_not_allowed))
-        .route("/{envId}/flows/{flowId}", get(authorize::get_flow).post(authorize::post_flow).fallback(mgmt::method_not_allowed))
-        .route("/{envId}/signon/", get(signon::page_get).post(signon::page_post).fallback(mgmt::method_not_allowed))
-        .route("/{envId}/signon", get(signon::page_get).post(signon::page_post).fallback(mgmt::method_not_allowed))
+        .route(
+            "/{envId}/as/userinfo",
+            get(userinfo::userinfo)
+                .post(userinfo::userinfo)
+                .fallback(mgmt::method_not_allowed),
+        )
+        .route(
+            "/{envId}/flows/{flowId}",
+            get(authorize::get_flow)
+                .post(authorize::post_flow)
+                .fallback(mgmt::method_not_allowed),
+        )
+        .route(
+            "/{envId}/signon/",
+            get(signon::page_get)
+                .post(signon::page_post)
+                .fallback(mgmt::method_not_allowed),
+        )
+        .route(
+            "/{envId}/signon",
+            get(signon::page_get)
+                .post(signon::page_post)
+                .fallback(mgmt::method_not_allowed),
+        )
         .route(
             "/{envId}/as/.well-known/openid-configuration",
             mgmt::get_route(oauth::discovery),

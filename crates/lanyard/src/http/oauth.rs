@@ -85,8 +85,12 @@ pub async fn token(
         "client_credentials" => {
             tokens::client_credentials(&app, &env_id, &client, param(&form, "scope")).await?
         }
-        "authorization_code" => crate::engine::oauth::code_flow::redeem_code(&app, &env_id, &client, &form).await?,
-        "refresh_token" => crate::engine::oauth::code_flow::refresh(&app, &env_id, &client, &form).await?,
+        "authorization_code" => {
+            crate::engine::oauth::code_flow::redeem_code(&app, &env_id, &client, &form).await?
+        }
+        "refresh_token" => {
+            crate::engine::oauth::code_flow::refresh(&app, &env_id, &client, &form).await?
+        }
         _ => {
             return Err(OAuthError::new(
                 "unsupported_grant_type",

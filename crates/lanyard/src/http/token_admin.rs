@@ -22,33 +22,60 @@ fn param<'a>(form: &'a [(String, String)], k: &str) -> Option<&'a str> {
 }
 
 async fn known_env(app: &crate::state::App, env_id: &str) -> ApiResult<()> {
-    if uuid::Uuid::parse_str(env_id).is_err() || app.store.read().get(environments::KIND, env_id, env_id).await?.is_none() {
+    if uuid::Uuid::parse_str(env_id).is_err()
+        || app
+            .store
+            .read()
+            .get(environments::KIND, env_id, env_id)
+            .await?
+            .is_none()
+    {
         return Err(ApiError::NotFound("The environment was not found.".into()));
     }
     Ok(())
 }
 
-pub async fn introspect(State(app): State<AppState>, Path(env_id): Path<String>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub async fn introspect(
+    State(app): State<AppState>,
+    Path(env_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     known_env(&app, &env_id).await?;
     let form = read_form(&headers, body).await?;
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let creds = tokens::client_credentials_of(authorization, &form)?;
     let caller = introspection::authenticate(&app, &env_id, &creds).await?;
-    let token = param(&form, "token").ok_or_else(|| OAuthError::new("invalid_request", "token is required."))?;
+    let token = param(&form, "token")
+        .ok_or_else(|| OAuthError::new("invalid_request", "token is required."))?;
     let out = introspection::introspect(&app, &env_id, &caller, token).await?;
     let mut r = Json(out).into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
 }
 
-pub async fn revoke(State(app): State<AppState>, Path(env_id): Path<String>, headers: HeaderMap, body: Body) -> ApiResult<StatusCode> {
+pub async fn revoke(
+    State(app): State<AppState>,
+    Path(env_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
     known_env(&app, &env_id).await?;
     let form = read_form(&headers, body).await?;
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let creds = tokens::client_credentials_of(authorization, &form)?;
     let client = tokens::authenticate_client(&app, &env_id, &creds).await?;
-    let token = param(&form, "token").ok_or_else(|| OAuthError::new("invalid_request", "token is required."))?;
-    let client_id = client.data["clientId"].as_str().unwrap_or(&client.id).to_string();
+    let token = param(&form, "token")
+        .ok_or_else(|| OAuthError::new("invalid_request", "token is required."))?;
+    let client_id = client.data["clientId"]
+        .as_str()
+        .unwrap_or(&client.id)
+        .to_string();
     introspection::revoke(&app, &env_id, &client_id, token).await?;
     Ok(StatusCode::OK)
 }
@@ -61,31 +88,58 @@ pub struct SignoffQuery {
 }
 
 fn strings(v: &Value) -> Vec<&str> {
-    v.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
-pub async fn signoff(State(app): State<AppState>, Path(env_id): Path<String>, Query(q): Query<SignoffQuery>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn signoff(
+    State(app): State<AppState>,
+    Path(env_id): Path<String>,
+    Query(q): Query<SignoffQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     known_env(&app, &env_id).await?;
-    if q.post_logout_redirect_uri.as_deref().map_or(0, str::len) + q.state.as_deref().map_or(0, str::len) > 8192 {
-        return Err(ApiError::InvalidRequest("post_logout_redirect_uri and state are too long.".into()));
+    if q.post_logout_redirect_uri.as_deref().map_or(0, str::len)
+        + q.state.as_deref().map_or(0, str::len)
+        > 8192
+    {
+        return Err(ApiError::InvalidRequest(
+            "post_logout_redirect_uri and state are too long.".into(),
+        ));
     }
     let cookie = sessions::cookie_of(&headers);
-    let session = sessions::find(&app, &env_id, cookie.as_deref()).await?.map(|(_, s)| s);
+    let session = sessions::find(&app, &env_id, cookie.as_deref())
+        .await?
+        .map(|(_, s)| s);
     // id_token_hint: signed by this environment (expiry does not matter), for an enabled app.
     let mut hinted_app = None;
     if let Some(hint) = &q.id_token_hint {
         let bad = || ApiError::InvalidRequest("The id_token_hint is not valid.".into());
         let jwt = UnverifiedJwt::parse(hint).ok_or_else(bad)?;
         let kid = jwt.kid().unwrap_or_default().to_string();
-        let key = app.keys.by_kid(&app.store, &app.master, &env_id, &kid).await?.ok_or_else(bad)?;
+        let key = app
+            .keys
+            .by_kid(&app.store, &app.master, &env_id, &kid)
+            .await?
+            .ok_or_else(bad)?;
         let claims = jwt.verify(&key).ok_or_else(bad)?;
         if claims["iss"].as_str() != Some(app.issuer(&env_id).as_str()) {
             return Err(bad());
         }
-        let client = applications::find_by_client_id(&app, &env_id, claims["aud"].as_str().unwrap_or_default()).await?.filter(|c| c.data["enabled"] == true).ok_or_else(bad)?;
+        let client = applications::find_by_client_id(
+            &app,
+            &env_id,
+            claims["aud"].as_str().unwrap_or_default(),
+        )
+        .await?
+        .filter(|c| c.data["enabled"] == true)
+        .ok_or_else(bad)?;
         if let (Some(s), Some(sub)) = (&session, claims["sub"].as_str()) {
             if s.user_id.as_deref().is_some_and(|u| u != sub) {
-                return Err(ApiError::InvalidRequest("The id_token_hint is for another user than the session's.".into()));
+                return Err(ApiError::InvalidRequest(
+                    "The id_token_hint is for another user than the session's.".into(),
+                ));
             }
         }
         hinted_app = Some(client);
@@ -94,12 +148,21 @@ pub async fn signoff(State(app): State<AppState>, Path(env_id): Path<String>, Qu
         let allowed = match &hinted_app {
             Some(c) => strings(&c.data["postLogoutRedirectUris"]).contains(&uri.as_str()),
             None => {
-                let apps = app.store.read().children(applications::KIND, &env_id, "").await?;
-                apps.iter().any(|c| c.data["enabled"] == true && strings(&c.data["postLogoutRedirectUris"]).contains(&uri.as_str()))
+                let apps = app
+                    .store
+                    .read()
+                    .children(applications::KIND, &env_id, "")
+                    .await?;
+                apps.iter().any(|c| {
+                    c.data["enabled"] == true
+                        && strings(&c.data["postLogoutRedirectUris"]).contains(&uri.as_str())
+                })
             }
         };
         if !allowed {
-            return Err(ApiError::InvalidRequest("The post_logout_redirect_uri is not registered.".into()));
+            return Err(ApiError::InvalidRequest(
+                "The post_logout_redirect_uri is not registered.".into(),
+            ));
         }
     }
     if let Some(c) = &cookie {

@@ -33,7 +33,14 @@ pub static SPEC: Spec = Spec {
     ],
     unique: &[],
     area: Area::Identity,
-    methods: Methods { list: true, create: false, read: true, replace: false, patch: false, delete: true },
+    methods: Methods {
+        list: true,
+        create: false,
+        read: true,
+        replace: false,
+        patch: false,
+        delete: true,
+    },
 };
 
 pub struct Outbox;

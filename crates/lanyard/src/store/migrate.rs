@@ -25,16 +25,16 @@ const MIGRATIONS: &[Migration] = &[
 
 pub async fn run(store: &Store) -> anyhow::Result<()> {
     let pool = store.pool();
-    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
-        .execute(pool)
-        .await?;
     let mut tx = pool.begin().await?;
     if store.dialect == Dialect::Postgres {
-        // Two processes starting together must not both migrate.
+        // Two processes starting together must not both migrate: lock before touching the schema.
         sqlx::query("SELECT pg_advisory_xact_lock(727274)")
             .execute(&mut *tx)
             .await?;
     }
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        .execute(&mut *tx)
+        .await?;
     let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
         .fetch_all(&mut *tx)
         .await?

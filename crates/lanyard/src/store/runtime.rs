@@ -20,7 +20,14 @@ pub struct Item {
 }
 
 impl Store {
-    pub async fn runtime_put(&self, kind: &str, id: &str, env_id: &str, data: &Value, expires_at: i64) -> ApiResult<()> {
+    pub async fn runtime_put(
+        &self,
+        kind: &str,
+        id: &str,
+        env_id: &str,
+        data: &Value,
+        expires_at: i64,
+    ) -> ApiResult<()> {
         let mut args = args_of(&strs(&[kind, id, env_id, &data.to_string()]))?;
         bind(&mut args, &Param::Int(expires_at))?;
         sqlx::query_with(
@@ -55,7 +62,12 @@ impl Store {
     }
 
     /// Replaces an item's data if nobody changed it since `item` was read. False when it lost.
-    pub async fn runtime_swap(&self, item: &Item, data: &Value, expires_at: i64) -> ApiResult<bool> {
+    pub async fn runtime_swap(
+        &self,
+        item: &Item,
+        data: &Value,
+        expires_at: i64,
+    ) -> ApiResult<bool> {
         let mut args = args_of(&strs(&[&data.to_string()]))?;
         bind(&mut args, &Param::Int(expires_at))?;
         for s in [&item.kind, &item.id] {
@@ -72,9 +84,12 @@ impl Store {
     }
 
     pub async fn runtime_delete(&self, kind: &str, id: &str) -> ApiResult<bool> {
-        let done = sqlx::query_with("DELETE FROM runtime WHERE kind = $1 AND id = $2", args_of(&strs(&[kind, id]))?)
-            .execute(self.pool())
-            .await?;
+        let done = sqlx::query_with(
+            "DELETE FROM runtime WHERE kind = $1 AND id = $2",
+            args_of(&strs(&[kind, id]))?,
+        )
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -82,7 +97,9 @@ impl Store {
     pub async fn runtime_sweep(&self) -> ApiResult<u64> {
         let mut args = args_of(&[])?;
         bind(&mut args, &Param::Int(crate::clock::unix()))?;
-        let done = sqlx::query_with("DELETE FROM runtime WHERE expires_at <= $1", args).execute(self.pool()).await?;
+        let done = sqlx::query_with("DELETE FROM runtime WHERE expires_at <= $1", args)
+            .execute(self.pool())
+            .await?;
         Ok(done.rows_affected())
     }
 }

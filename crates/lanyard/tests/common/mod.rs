@@ -72,7 +72,8 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let data_dir: PathBuf = dir.path().to_path_buf();
         let backend = if db.is_some() { "postgres" } else { "sqlite" };
-        let database_url = db.unwrap_or_else(|| format!("sqlite://{}", data_dir.join("lanyard.db").display()));
+        let database_url =
+            db.unwrap_or_else(|| format!("sqlite://{}", data_dir.join("lanyard.db").display()));
         let settings = Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir,
@@ -84,28 +85,55 @@ impl TestApp {
             admin_client_secret: Some(ADMIN_CLIENT_SECRET.into()),
             master_key: Some(TEST_MASTER_KEY.into()),
             // Cheap hashing keeps the suite fast; production defaults are tested in passwords.rs.
-            hash: lanyard::engine::passwords::HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 },
+            hash: lanyard::engine::passwords::HashParams {
+                memory_kib: 1024,
+                iterations: 1,
+                parallelism: 1,
+            },
             ..Settings::default()
         };
         let app = lanyard::server::build(settings).await.expect("app starts");
         let router = lanyard::http::router(app.clone());
-        let creds: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("admin-credentials.json")).unwrap()).unwrap();
+        let creds: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("admin-credentials.json")).unwrap(),
+        )
+        .unwrap();
         let admin_env = creds["environmentId"].as_str().unwrap().to_string();
-        let mut t = TestApp { app, router, admin_env: admin_env.clone(), token: String::new(), backend, _dir: dir };
-        t.token = t.client_token(&admin_env, ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET).await;
+        let mut t = TestApp {
+            app,
+            router,
+            admin_env: admin_env.clone(),
+            token: String::new(),
+            backend,
+            _dir: dir,
+        };
+        t.token = t
+            .client_token(&admin_env, ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET)
+            .await;
         t
     }
 
     pub async fn client_token(&self, env: &str, id: &str, secret: &str) -> String {
         let r = self
-            .form(&format!("/{env}/as/token"), Some((id, secret)), &[("grant_type", "client_credentials")])
+            .form(
+                &format!("/{env}/as/token"),
+                Some((id, secret)),
+                &[("grant_type", "client_credentials")],
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "token: {}", r.text);
         r.body["access_token"].as_str().unwrap().to_string()
     }
 
     /// Sends a request; `body` is sent as JSON with `content_type` (or none when `None`).
-    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, content_type: Option<&str>, body: Option<Vec<u8>>) -> Resp {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Resp {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
@@ -113,55 +141,121 @@ impl TestApp {
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
         }
-        let req = req.body(body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
+        let req = req
+            .body(body.map(Body::from).unwrap_or_else(Body::empty))
+            .unwrap();
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8_lossy(&bytes).to_string();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp { status, headers, body, text }
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
-        self.send(Method::GET, path, Some(&self.token), None, None).await
+        self.send(Method::GET, path, Some(&self.token), None, None)
+            .await
     }
     pub async fn delete(&self, path: &str) -> Resp {
-        self.send(Method::DELETE, path, Some(&self.token), None, None).await
+        self.send(Method::DELETE, path, Some(&self.token), None, None)
+            .await
     }
     pub async fn post(&self, path: &str, body: Value) -> Resp {
-        self.send(Method::POST, path, Some(&self.token), Some("application/json"), Some(body.to_string().into_bytes())).await
+        self.send(
+            Method::POST,
+            path,
+            Some(&self.token),
+            Some("application/json"),
+            Some(body.to_string().into_bytes()),
+        )
+        .await
     }
     pub async fn put(&self, path: &str, body: Value) -> Resp {
-        self.send(Method::PUT, path, Some(&self.token), Some("application/json"), Some(body.to_string().into_bytes())).await
+        self.send(
+            Method::PUT,
+            path,
+            Some(&self.token),
+            Some("application/json"),
+            Some(body.to_string().into_bytes()),
+        )
+        .await
     }
     pub async fn patch(&self, path: &str, body: Value) -> Resp {
-        self.send(Method::PATCH, path, Some(&self.token), Some("application/json"), Some(body.to_string().into_bytes())).await
+        self.send(
+            Method::PATCH,
+            path,
+            Some(&self.token),
+            Some("application/json"),
+            Some(body.to_string().into_bytes()),
+        )
+        .await
     }
     /// POST/PUT with a custom media type (PingOne action content types).
-    pub async fn action(&self, method: Method, path: &str, content_type: &str, body: Option<Value>) -> Resp {
-        self.send(method, path, Some(&self.token), Some(content_type), body.map(|b| b.to_string().into_bytes())).await
+    pub async fn action(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Option<Value>,
+    ) -> Resp {
+        self.send(
+            method,
+            path,
+            Some(&self.token),
+            Some(content_type),
+            body.map(|b| b.to_string().into_bytes()),
+        )
+        .await
     }
 
-    pub async fn form(&self, path: &str, basic: Option<(&str, &str)>, fields: &[(&str, &str)]) -> Resp {
-        let mut req = Request::builder().method(Method::POST).uri(path).header("content-type", "application/x-www-form-urlencoded");
+    pub async fn form(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        fields: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("content-type", "application/x-www-form-urlencoded");
         if let Some((id, secret)) = basic {
             use base64::Engine;
             let b = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
             req = req.header("authorization", format!("Basic {b}"));
         }
         let body = serde_urlencoded::to_string(fields).unwrap();
-        let resp = self.router.clone().oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        Resp { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), text: String::from_utf8_lossy(&bytes).to_string() }
+        Resp {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            text: String::from_utf8_lossy(&bytes).to_string(),
+        }
     }
 
     /// Creates a fresh environment (with its default contents) and returns its id.
     pub async fn new_env(&self) -> String {
         let name = format!("test-{}", uuid::Uuid::new_v4());
-        let r = self.post("/v1/environments", json!({ "name": name, "type": "SANDBOX", "region": "NA" })).await;
+        let r = self
+            .post(
+                "/v1/environments",
+                json!({ "name": name, "type": "SANDBOX", "region": "NA" }),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         r.id()
     }
@@ -175,11 +269,17 @@ impl TestApp {
 pub fn assert_error(r: &Resp, status: StatusCode, code: &str, detail: Option<&str>) {
     assert_eq!(r.status, status, "body: {}", r.text);
     assert_eq!(r.body["code"], code, "body: {}", r.text);
-    assert!(r.body["id"].as_str().is_some_and(|s| !s.is_empty()), "error id: {}", r.text);
+    assert!(
+        r.body["id"].as_str().is_some_and(|s| !s.is_empty()),
+        "error id: {}",
+        r.text
+    );
     assert!(r.body["message"].is_string(), "message: {}", r.text);
     if let Some(d) = detail {
         assert!(
-            r.body["details"].as_array().is_some_and(|a| a.iter().any(|x| x["code"] == d)),
+            r.body["details"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["code"] == d)),
             "expected detail {d}: {}",
             r.text
         );

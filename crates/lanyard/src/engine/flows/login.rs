@@ -5,6 +5,8 @@ use serde_json::Value;
 
 use super::{ActionType, Flow, FlowCtx, Step, required_str};
 use crate::clock;
+use crate::engine::password_policy;
+use crate::engine::user_password::{self, CheckOutcome};
 use crate::error::{ApiError, ApiResult, Detail};
 use crate::resources::users;
 
@@ -15,7 +17,10 @@ pub const PASSWORD_EXPIRED: &str = "PASSWORD_EXPIRED";
 pub struct Login;
 
 fn bad_credentials() -> ApiError {
-    ApiError::one(Detail::invalid("username", "Invalid username and/or password."))
+    ApiError::one(Detail::invalid(
+        "username",
+        "Invalid username and/or password.",
+    ))
 }
 
 #[async_trait::async_trait]
@@ -28,12 +33,24 @@ impl ActionType for Login {
         // Single sign-on: the browser's session already proved a password for a user.
         let max_age = flow.request.as_ref().and_then(|r| r.max_age);
         // OIDC Core 3.1.2.1: max_age=0 is prompt=login (a same-second session is not fresh enough).
-        let forced = flow.request.as_ref().is_some_and(|r| r.prompt.iter().any(|p| p == "login")) || max_age == Some(0);
-        if let (Some(uid), Some(pwd_at), false) = (&ctx.session.user_id, ctx.session.pwd_at, forced) {
+        let forced = flow
+            .request
+            .as_ref()
+            .is_some_and(|r| r.prompt.iter().any(|p| p == "login"))
+            || max_age == Some(0);
+        if let (Some(uid), Some(pwd_at), false) = (&ctx.session.user_id, ctx.session.pwd_at, forced)
+        {
             let fresh = max_age.is_none_or(|m| clock::unix() - pwd_at <= m);
             // The session's user must still exist and be enabled (an implicit token is issued
             // without another look at the user).
-            let live = fresh && ctx.app.store.read().get(users::KIND, &flow.env_id, uid).await?.is_some_and(|u| u.data["enabled"] == true);
+            let live = fresh
+                && ctx
+                    .app
+                    .store
+                    .read()
+                    .get(users::KIND, &flow.env_id, uid)
+                    .await?
+                    .is_some_and(|u| u.data["enabled"] == true);
             if live && flow.user_id.as_ref().is_none_or(|u| u == uid) {
                 flow.user_id = Some(uid.clone());
                 flow.auth_time = Some(ctx.session.auth_time.unwrap_or(pwd_at));
@@ -54,41 +71,133 @@ impl ActionType for Login {
         }
     }
 
-    async fn act(&self, ctx: &FlowCtx<'_>, flow: &mut Flow, _cfg: &Value, action: &str, body: &Value) -> ApiResult<Step> {
+    async fn act(
+        &self,
+        ctx: &FlowCtx<'_>,
+        flow: &mut Flow,
+        _cfg: &Value,
+        action: &str,
+        body: &Value,
+    ) -> ApiResult<Step> {
         match action {
             "usernamePassword.check" => {
                 let username = required_str(body, "username")?;
                 let password = required_str(body, "password")?;
-                let app = ctx.app;
-                let user = app.store.read().find_unique(&flow.env_id, users::KIND, "username", username).await?;
-                // The same answer for an unknown user and a wrong password; the hash work is
-                // done either way so timing does not tell them apart.
-                let Some(user) = user else {
-                    let _ = crate::engine::passwords::verify(password.to_string(), DUMMY_HASH.to_string()).await;
-                    return Err(bad_credentials());
-                };
-                let hash = user
-                    .secrets
-                    .as_deref()
-                    .and_then(|s| app.master.decrypt_json(s).ok())
-                    .and_then(|v| v["passwordHash"].as_str().map(str::to_string))
-                    .unwrap_or_else(|| DUMMY_HASH.to_string());
-                let ok = crate::engine::passwords::verify(password.to_string(), hash).await;
-                if !ok || user.data["enabled"] != true {
-                    return Err(bad_credentials());
-                }
-                flow.user_id = Some(user.id.clone());
-                flow.auth_time = Some(clock::unix());
-                flow.amr.push("pwd".into());
-                match user.data["_password"]["status"].as_str() {
-                    Some(MUST_CHANGE_PASSWORD) => Ok(Step::Wait(MUST_CHANGE_PASSWORD)),
-                    Some(PASSWORD_EXPIRED) => Ok(Step::Wait(PASSWORD_EXPIRED)),
-                    _ => Ok(Step::Next),
-                }
+                check_password(ctx, flow, username, password).await
             }
-            _ => Err(ApiError::InvalidRequest(format!("The action '{action}' is not supported here."))),
+            "password.reset" => {
+                let current = required_str(body, "currentPassword")?;
+                let new_password = required_str(body, "newPassword")?;
+                let user_id = flow
+                    .user_id
+                    .clone()
+                    .ok_or_else(|| ApiError::InvalidRequest("The flow has no user.".into()))?;
+                let app = ctx.app;
+                let mut tx = app.store.begin().await?;
+                let mut user = tx
+                    .get(users::KIND, &flow.env_id, &user_id)
+                    .await?
+                    .ok_or_else(bad_credentials)?;
+                let before = (user.data.clone(), user.secrets.clone());
+                let result =
+                    user_password::reset(app, &mut tx, &mut user, Some(current), new_password)
+                        .await;
+                // Failed attempts count toward the lockout, so the user is saved either way.
+                if user.data != before.0 || user.secrets != before.1 {
+                    tx.update_data(&mut user).await?;
+                }
+                tx.commit().await?;
+                result?;
+                Ok(Step::Next)
+            }
+            _ => Err(ApiError::InvalidRequest(format!(
+                "The action '{action}' is not supported here."
+            ))),
         }
     }
+}
+
+/// `usernamePassword.check`: the password engine's check with failure counting and lockout.
+/// An unknown user, a wrong password and a user without a password get the same answer.
+async fn check_password(
+    ctx: &FlowCtx<'_>,
+    flow: &mut Flow,
+    username: &str,
+    password: &str,
+) -> ApiResult<Step> {
+    let app = ctx.app;
+    let now = time::OffsetDateTime::now_utc();
+    let Some(found) = app
+        .store
+        .read()
+        .find_unique(&flow.env_id, users::KIND, "username", username)
+        .await?
+    else {
+        // Do the hash work anyway so timing does not tell unknown users apart.
+        let _ =
+            crate::engine::passwords::verify(password.to_string(), DUMMY_HASH.to_string()).await;
+        let mut reader = app.store.read();
+        let default = password_policy::default_policy(&mut reader, &flow.env_id).await?;
+        let remaining = default
+            .as_ref()
+            .and_then(|p| password_policy::lockout(&p.data))
+            .map(|l| l.failure_count - 1);
+        return Err(mismatch(remaining));
+    };
+    let mut tx = app.store.begin().await?;
+    let mut user = tx
+        .get(users::KIND, &flow.env_id, &found.id)
+        .await?
+        .ok_or_else(bad_credentials)?;
+    let before = user.data.clone();
+    let outcome = user_password::check(app, &mut tx, &mut user, password).await?;
+    let policy = password_policy::policy_for(&mut tx, &user).await?;
+    if user.data != before {
+        tx.update_data(&mut user).await?;
+    }
+    tx.commit().await?;
+    match outcome {
+        CheckOutcome::Ok => {}
+        CheckOutcome::NoPassword => return Err(mismatch(None)),
+        CheckOutcome::Mismatch { failures_remaining } => return Err(mismatch(failures_remaining)),
+        CheckOutcome::LockedOut { .. } | CheckOutcome::LockedNow { .. } => {
+            return outcome.into_result("password").map(|_| Step::Next);
+        }
+    }
+    // The right password: only now say why an account cannot sign on.
+    if user.data["enabled"] != true {
+        return Err(ApiError::one(Detail::new(
+            "ACCOUNT_NOT_USABLE",
+            Some("username".into()),
+            "The account is disabled.",
+        )));
+    }
+    if user_password::account_locked(&user, now) {
+        return Err(ApiError::one(Detail::new(
+            "ACCOUNT_NOT_USABLE",
+            Some("username".into()),
+            "The account is locked.",
+        )));
+    }
+    flow.user_id = Some(user.id.clone());
+    flow.auth_time = Some(clock::unix());
+    if !flow.amr.iter().any(|a| a == "pwd") {
+        flow.amr.push("pwd".into());
+    }
+    let view = user_password::view(&user, policy.as_ref().map(|p| &p.data), now);
+    Ok(match view.status.as_str() {
+        MUST_CHANGE_PASSWORD => Step::Wait(MUST_CHANGE_PASSWORD),
+        PASSWORD_EXPIRED => Step::Wait(PASSWORD_EXPIRED),
+        _ => Step::Next,
+    })
+}
+
+fn mismatch(failures_remaining: Option<i64>) -> ApiError {
+    let d = Detail::invalid("username", "Invalid username and/or password.");
+    ApiError::one(match failures_remaining {
+        Some(n) => d.with_inner(serde_json::json!({ "failuresRemaining": n })),
+        None => d,
+    })
 }
 
 /// An argon2id hash of a random value, verified against when the user does not exist.

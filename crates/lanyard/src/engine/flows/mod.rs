@@ -75,7 +75,10 @@ impl Flow {
     }
     pub fn fail(&mut self, error: &str, description: &str) {
         self.status = FAILED.into();
-        self.error = Some(FlowError { error: error.into(), description: description.into() });
+        self.error = Some(FlowError {
+            error: error.into(),
+            description: description.into(),
+        });
     }
 }
 
@@ -104,7 +107,14 @@ pub trait ActionType: Send + Sync {
     async fn enter(&self, ctx: &FlowCtx<'_>, flow: &mut Flow, cfg: &Value) -> ApiResult<Step>;
     /// The flow actions accepted in the flow's current status.
     fn actions(&self, flow: &Flow, cfg: &Value) -> Vec<&'static str>;
-    async fn act(&self, ctx: &FlowCtx<'_>, flow: &mut Flow, cfg: &Value, action: &str, body: &Value) -> ApiResult<Step>;
+    async fn act(
+        &self,
+        ctx: &FlowCtx<'_>,
+        flow: &mut Flow,
+        cfg: &Value,
+        action: &str,
+        body: &Value,
+    ) -> ApiResult<Step>;
 }
 
 static LOGIN: login::Login = login::Login;
@@ -123,7 +133,10 @@ pub fn allowed_actions(flow: &Flow) -> Vec<&'static str> {
     if flow.is_done() {
         return vec![];
     }
-    let mut out = match flow.current().and_then(|cfg| Some((action_type(cfg["type"].as_str()?)?, cfg))) {
+    let mut out = match flow
+        .current()
+        .and_then(|cfg| Some((action_type(cfg["type"].as_str()?)?, cfg)))
+    {
         Some((t, cfg)) => t.actions(flow, cfg),
         None => vec![],
     };
@@ -144,7 +157,13 @@ pub async fn run(ctx: &FlowCtx<'_>, flow: &mut Flow) -> ApiResult<()> {
         }
         let t = cfg["type"].as_str().and_then(action_type);
         let Some(t) = t else {
-            flow.fail("server_error", &format!("The sign-on action type {} is not supported yet.", cfg["type"]));
+            flow.fail(
+                "server_error",
+                &format!(
+                    "The sign-on action type {} is not supported yet.",
+                    cfg["type"]
+                ),
+            );
             break;
         };
         match t.enter(ctx, flow, &cfg).await? {
@@ -162,7 +181,10 @@ pub async fn run(ctx: &FlowCtx<'_>, flow: &mut Flow) -> ApiResult<()> {
 /// Performs a flow action (selected by media type) and runs the flow on.
 pub async fn act(ctx: &FlowCtx<'_>, flow: &mut Flow, action: &str, body: &Value) -> ApiResult<()> {
     if !allowed_actions(flow).contains(&action) {
-        return Err(ApiError::InvalidRequest(format!("The action '{action}' is not allowed while the flow is {}.", flow.status)));
+        return Err(ApiError::InvalidRequest(format!(
+            "The action '{action}' is not allowed while the flow is {}.",
+            flow.status
+        )));
     }
     if action == "session.reset" {
         flow.user_id = None;
@@ -172,8 +194,14 @@ pub async fn act(ctx: &FlowCtx<'_>, flow: &mut Flow, action: &str, body: &Value)
         flow.scratch.clear();
         return run(ctx, flow).await;
     }
-    let cfg = flow.current().cloned().ok_or_else(|| ApiError::InvalidRequest("The flow has no pending action.".into()))?;
-    let t = cfg["type"].as_str().and_then(action_type).ok_or_else(|| ApiError::internal("unknown action type"))?;
+    let cfg = flow
+        .current()
+        .cloned()
+        .ok_or_else(|| ApiError::InvalidRequest("The flow has no pending action.".into()))?;
+    let t = cfg["type"]
+        .as_str()
+        .and_then(action_type)
+        .ok_or_else(|| ApiError::internal("unknown action type"))?;
     match t.act(ctx, flow, &cfg, action, body).await? {
         Step::Wait(status) => flow.status = status.into(),
         Step::Next => {
@@ -203,7 +231,10 @@ fn eval(ctx: &FlowCtx<'_>, flow: &Flow, c: &Value) -> Option<bool> {
     if let Some(inner) = c.get("not") {
         return eval(ctx, flow, inner).map(|b| !b);
     }
-    if let (Some(var), Some(greater)) = (c.get("secondsSince").and_then(Value::as_str), c.get("greater").and_then(Value::as_i64)) {
+    if let (Some(var), Some(greater)) = (
+        c.get("secondsSince").and_then(Value::as_str),
+        c.get("greater").and_then(Value::as_i64),
+    ) {
         let at = match var {
             "${session.lastSignOn.withAuthenticator.pwd.at}" => ctx.session.pwd_at,
             "${session.lastSignOn.withAuthenticator.mfa.at}" => ctx.session.mfa_at,
@@ -212,12 +243,20 @@ fn eval(ctx: &FlowCtx<'_>, flow: &Flow, c: &Value) -> Option<bool> {
         // Never signed on with that authenticator: the action must run.
         return Some(at.is_none_or(|t| clock::unix() - t > greater));
     }
-    if let (Some(ip), Some(ranges)) = (c.get("contains").and_then(Value::as_str), c.get("ipRange").and_then(Value::as_array)) {
+    if let (Some(ip), Some(ranges)) = (
+        c.get("contains").and_then(Value::as_str),
+        c.get("ipRange").and_then(Value::as_array),
+    ) {
         if ip != "${flow.request.http.remoteIp}" {
             return None;
         }
         let addr: std::net::IpAddr = ctx.remote_ip.as_deref()?.parse().ok()?;
-        return Some(ranges.iter().filter_map(Value::as_str).any(|r| ip_in(addr, r)));
+        return Some(
+            ranges
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|r| ip_in(addr, r)),
+        );
     }
     let _ = flow;
     None
@@ -231,12 +270,20 @@ fn ip_in(addr: std::net::IpAddr, range: &str) -> bool {
     match (addr, net.parse::<std::net::IpAddr>()) {
         (std::net::IpAddr::V4(a), Ok(std::net::IpAddr::V4(n))) => {
             let bits = bits.min(32);
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(a) & mask == u32::from(n) & mask
         }
         (std::net::IpAddr::V6(a), Ok(std::net::IpAddr::V6(n))) => {
             let bits = bits.min(128);
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,
@@ -246,7 +293,15 @@ fn ip_in(addr: std::net::IpAddr, range: &str) -> bool {
 // ---- persistence ----
 
 pub async fn save_new(app: &App, flow: &Flow) -> ApiResult<()> {
-    app.store.runtime_put(KIND, &flow.id, &flow.env_id, &json!(flow), clock::unix() + IDLE_SECONDS).await
+    app.store
+        .runtime_put(
+            KIND,
+            &flow.id,
+            &flow.env_id,
+            &json!(flow),
+            clock::unix() + IDLE_SECONDS,
+        )
+        .await
 }
 
 /// Loads a live flow of this environment, or 404.
@@ -255,15 +310,27 @@ pub async fn load(app: &App, env_id: &str, flow_id: &str) -> ApiResult<(Item, Fl
     if uuid::Uuid::parse_str(flow_id).is_err() {
         return Err(not_found());
     }
-    let item = app.store.runtime_get(KIND, flow_id).await?.filter(|i| i.env_id == env_id).ok_or_else(not_found)?;
+    let item = app
+        .store
+        .runtime_get(KIND, flow_id)
+        .await?
+        .filter(|i| i.env_id == env_id)
+        .ok_or_else(not_found)?;
     let flow: Flow = serde_json::from_value(item.data.clone()).map_err(ApiError::internal)?;
     Ok((item, flow))
 }
 
 /// Saves a changed flow (sliding its expiry); a concurrent change wins and this one is refused.
 pub async fn save(app: &App, item: &Item, flow: &Flow) -> ApiResult<()> {
-    if !app.store.runtime_swap(item, &json!(flow), clock::unix() + IDLE_SECONDS).await? {
-        return Err(ApiError::RequestFailed("The flow was changed by another request; read it again.".into(), vec![]));
+    if !app
+        .store
+        .runtime_swap(item, &json!(flow), clock::unix() + IDLE_SECONDS)
+        .await?
+    {
+        return Err(ApiError::RequestFailed(
+            "The flow was changed by another request; read it again.".into(),
+            vec![],
+        ));
     }
     Ok(())
 }
@@ -277,14 +344,26 @@ pub async fn render(app: &App, flow: &Flow, expires_at: i64) -> ApiResult<Value>
     for a in allowed_actions(flow) {
         links.insert(a.into(), json!({ "href": self_href }));
     }
-    links.insert("signOnPage".into(), json!({ "href": format!("{public}/{}/signon/?flowId={}", flow.env_id, flow.id) }));
+    links.insert(
+        "signOnPage".into(),
+        json!({ "href": format!("{public}/{}/signon/?flowId={}", flow.env_id, flow.id) }),
+    );
     let mut embedded = Map::new();
-    embedded.insert("application".into(), json!({ "name": flow.application.name }));
+    embedded.insert(
+        "application".into(),
+        json!({ "name": flow.application.name }),
+    );
     if let Some(uid) = &flow.user_id {
-        if let Some(u) = app.store.read().get(crate::resources::users::KIND, &flow.env_id, uid).await? {
+        if let Some(u) = app
+            .store
+            .read()
+            .get(crate::resources::users::KIND, &flow.env_id, uid)
+            .await?
+        {
             let mut user = json!({ "id": u.id, "username": u.data["username"] });
             if u.data["name"].is_object() {
-                user["name"] = json!({ "given": u.data["name"]["given"], "family": u.data["name"]["family"] });
+                user["name"] =
+                    json!({ "given": u.data["name"]["given"], "family": u.data["name"]["family"] });
             }
             embedded.insert("user".into(), user);
         }
@@ -314,8 +393,15 @@ pub async fn render(app: &App, flow: &Flow, expires_at: i64) -> ApiResult<Value>
 pub fn required_str<'a>(body: &'a Value, field: &str) -> ApiResult<&'a str> {
     match body.get(field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        Some(Value::String(_)) => Err(ApiError::one(Detail::new("EMPTY_VALUE", Some(field.into()), format!("{field} must not be empty")))),
-        Some(_) => Err(ApiError::one(Detail::invalid(field, format!("{field} must be a string")))),
+        Some(Value::String(_)) => Err(ApiError::one(Detail::new(
+            "EMPTY_VALUE",
+            Some(field.into()),
+            format!("{field} must not be empty"),
+        ))),
+        Some(_) => Err(ApiError::one(Detail::invalid(
+            field,
+            format!("{field} must be a string"),
+        ))),
         None => Err(ApiError::one(Detail::required(field))),
     }
 }

@@ -10,10 +10,20 @@ use crate::state::App;
 
 /// The verified claims of an access token issued by `env_id`, or None if it is not valid now.
 pub async fn verify(app: &App, env_id: &str, token: &str) -> ApiResult<Option<Value>> {
-    let Some(jwt) = UnverifiedJwt::parse(token) else { return Ok(None) };
+    let Some(jwt) = UnverifiedJwt::parse(token) else {
+        return Ok(None);
+    };
     let kid = jwt.kid().unwrap_or_default().to_string();
-    let Some(key) = app.keys.by_kid(&app.store, &app.master, env_id, &kid).await? else { return Ok(None) };
-    let Some(claims) = jwt.verify(&key) else { return Ok(None) };
+    let Some(key) = app
+        .keys
+        .by_kid(&app.store, &app.master, env_id, &kid)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(claims) = jwt.verify(&key) else {
+        return Ok(None);
+    };
     if claims["iss"].as_str() != Some(app.issuer(env_id).as_str()) {
         return Ok(None);
     }
@@ -32,6 +42,9 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
         .map(str::trim)
 }

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use super::authorize::AuthorizeRequest;
 use super::grants::{self, ScopeSet};
-use super::issue::{self, CODE_KIND, CODE_SECONDS, FAMILY_KIND, IdTokenInput, REFRESH_KIND, SignOn};
+use super::issue::{
+    self, CODE_KIND, CODE_SECONDS, FAMILY_KIND, IdTokenInput, REFRESH_KIND, SignOn,
+};
 use crate::clock;
 use crate::engine::secrets::secret_eq;
 use crate::error::{ApiError, ApiResult, OAuthError};
@@ -40,8 +42,14 @@ struct RefreshRecord {
     used: bool,
 }
 
-async fn signing(app: &App, env_id: &str) -> ApiResult<std::sync::Arc<crate::engine::keys::SigningKey>> {
-    app.keys.default_key(&app.store, &app.master, env_id).await?.ok_or_else(|| ApiError::internal("the environment has no signing key"))
+async fn signing(
+    app: &App,
+    env_id: &str,
+) -> ApiResult<std::sync::Arc<crate::engine::keys::SigningKey>> {
+    app.keys
+        .default_key(&app.store, &app.master, env_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the environment has no signing key"))
 }
 
 async fn load_user(app: &App, env_id: &str, user_id: &str) -> ApiResult<Doc> {
@@ -50,11 +58,20 @@ async fn load_user(app: &App, env_id: &str, user_id: &str) -> ApiResult<Doc> {
         .get(users::KIND, env_id, user_id)
         .await?
         .filter(|u| u.data["enabled"] == true)
-        .ok_or_else(|| OAuthError::new("invalid_grant", "The user no longer exists or is disabled.").into())
+        .ok_or_else(|| {
+            OAuthError::new("invalid_grant", "The user no longer exists or is disabled.").into()
+        })
 }
 
 /// The parameters of the authorization response for a completed sign-on.
-pub async fn authorization_response(app: &App, env_id: &str, client: &Doc, req: &AuthorizeRequest, scopes: &ScopeSet, sign_on: &SignOn) -> ApiResult<Vec<(String, String)>> {
+pub async fn authorization_response(
+    app: &App,
+    env_id: &str,
+    client: &Doc,
+    req: &AuthorizeRequest,
+    scopes: &ScopeSet,
+    sign_on: &SignOn,
+) -> ApiResult<Vec<(String, String)>> {
     let org = environments::org_of(app, env_id).await?;
     let mut out = Vec::new();
     let mut code = None;
@@ -73,14 +90,23 @@ pub async fn authorization_response(app: &App, env_id: &str, client: &Doc, req: 
             issued_family: None,
         };
         // Kept past its lifetime so a replay can still be recognised and punished.
-        app.store.runtime_put(CODE_KIND, &issue::sha256_b64(&c), env_id, &json!(rec), clock::unix() + 10 * CODE_SECONDS).await?;
+        app.store
+            .runtime_put(
+                CODE_KIND,
+                &issue::sha256_b64(&c),
+                env_id,
+                &json!(rec),
+                clock::unix() + 10 * CODE_SECONDS,
+            )
+            .await?;
         out.push(("code".into(), c.clone()));
         code = Some(c);
     }
     let key = signing(app, env_id).await?;
     let mut access = None;
     if req.wants("token") {
-        let (at, expires_in, scope) = issue::access_token(app, &key, env_id, &org, client, scopes, Some(sign_on));
+        let (at, expires_in, scope) =
+            issue::access_token(app, &key, env_id, &org, client, scopes, Some(sign_on));
         out.push(("access_token".into(), at.clone()));
         out.push(("token_type".into(), "Bearer".into()));
         out.push(("expires_in".into(), expires_in.to_string()));
@@ -89,7 +115,21 @@ pub async fn authorization_response(app: &App, env_id: &str, client: &Doc, req: 
     }
     if req.wants("id_token") {
         let user = load_user(app, env_id, &sign_on.user_id).await?;
-        let id = issue::id_token(app, &key, env_id, &org, client, &user, scopes, sign_on, IdTokenInput { access_token: access.as_deref(), code: code.as_deref() }).await?;
+        let id = issue::id_token(
+            app,
+            &key,
+            env_id,
+            &org,
+            client,
+            &user,
+            scopes,
+            sign_on,
+            IdTokenInput {
+                access_token: access.as_deref(),
+                code: code.as_deref(),
+            },
+        )
+        .await?;
         out.push(("id_token".into(), id));
     }
     if let Some(s) = &req.state {
@@ -99,7 +139,11 @@ pub async fn authorization_response(app: &App, env_id: &str, client: &Doc, req: 
 }
 
 fn pkce_ok(challenge: &str, method: &str, verifier: &str) -> bool {
-    if !(43..=128).contains(&verifier.len()) || !verifier.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c)) {
+    if !(43..=128).contains(&verifier.len())
+        || !verifier
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+    {
         return false;
     }
     let computed = match method {
@@ -122,12 +166,26 @@ fn invalid_grant(m: &str) -> ApiError {
 }
 
 /// `grant_type=authorization_code`.
-pub async fn redeem_code(app: &App, env_id: &str, client: &Doc, form: &[(String, String)]) -> ApiResult<Value> {
-    let code = param(form, "code").ok_or_else(|| OAuthError::new("invalid_request", "code is required."))?;
-    let Some(item) = app.store.runtime_get(CODE_KIND, &issue::sha256_b64(code)).await?.filter(|i| i.env_id == env_id) else {
-        return Err(invalid_grant("The authorization code is invalid or expired."));
+pub async fn redeem_code(
+    app: &App,
+    env_id: &str,
+    client: &Doc,
+    form: &[(String, String)],
+) -> ApiResult<Value> {
+    let code = param(form, "code")
+        .ok_or_else(|| OAuthError::new("invalid_request", "code is required."))?;
+    let Some(item) = app
+        .store
+        .runtime_get(CODE_KIND, &issue::sha256_b64(code))
+        .await?
+        .filter(|i| i.env_id == env_id)
+    else {
+        return Err(invalid_grant(
+            "The authorization code is invalid or expired.",
+        ));
     };
-    let mut rec: CodeRecord = serde_json::from_value(item.data.clone()).map_err(ApiError::internal)?;
+    let mut rec: CodeRecord =
+        serde_json::from_value(item.data.clone()).map_err(ApiError::internal)?;
     if rec.used {
         // RFC 6749 §4.1.2: a reused code revokes the tokens it issued.
         if let Some((jti, exp)) = &rec.issued_jti {
@@ -136,66 +194,145 @@ pub async fn redeem_code(app: &App, env_id: &str, client: &Doc, form: &[(String,
         if let Some(f) = &rec.issued_family {
             revoke_family(app, env_id, f).await?;
         }
-        return Err(invalid_grant("The authorization code has already been used."));
+        return Err(invalid_grant(
+            "The authorization code has already been used.",
+        ));
     }
     let created = item.expires_at - 10 * CODE_SECONDS;
     if clock::unix() > created + CODE_SECONDS {
         return Err(invalid_grant("The authorization code has expired."));
     }
     if rec.app_id != client.id {
-        return Err(invalid_grant("The authorization code was issued to another client."));
+        return Err(invalid_grant(
+            "The authorization code was issued to another client.",
+        ));
     }
     if rec.redirect_uri.as_deref() != param(form, "redirect_uri") && rec.redirect_uri.is_some() {
-        return Err(invalid_grant("redirect_uri does not match the authorization request."));
+        return Err(invalid_grant(
+            "redirect_uri does not match the authorization request.",
+        ));
     }
     match (&rec.code_challenge, param(form, "code_verifier")) {
         (Some(ch), Some(v)) => {
-            if !pkce_ok(ch, rec.code_challenge_method.as_deref().unwrap_or("plain"), v) {
-                return Err(invalid_grant("The code_verifier does not match the code_challenge."));
+            if !pkce_ok(
+                ch,
+                rec.code_challenge_method.as_deref().unwrap_or("plain"),
+                v,
+            ) {
+                return Err(invalid_grant(
+                    "The code_verifier does not match the code_challenge.",
+                ));
             }
         }
         (Some(_), None) => return Err(invalid_grant("code_verifier is required.")),
-        (None, Some(_)) => return Err(invalid_grant("No code_challenge was sent with the authorization request.")),
+        (None, Some(_)) => {
+            return Err(invalid_grant(
+                "No code_challenge was sent with the authorization request.",
+            ));
+        }
         (None, None) => {
-            if client.data["tokenEndpointAuthMethod"] == "NONE" && client.data["pkceEnforcement"] != "OPTIONAL" {
+            if client.data["tokenEndpointAuthMethod"] == "NONE"
+                && client.data["pkceEnforcement"] != "OPTIONAL"
+            {
                 return Err(invalid_grant("PKCE is required for this client."));
             }
         }
     }
     // Claim the code before issuing anything: a concurrent exchange loses here.
     rec.used = true;
-    let (body, jti, family) = issue_tokens(app, env_id, client, &rec.scopes, &rec.sign_on, None).await?;
+    let (body, jti, family) =
+        issue_tokens(app, env_id, client, &rec.scopes, &rec.sign_on, None).await?;
     rec.issued_jti = Some(jti);
     rec.issued_family = family;
-    if !app.store.runtime_swap(&item, &json!(rec), item.expires_at).await? {
-        return Err(invalid_grant("The authorization code has already been used."));
+    if !app
+        .store
+        .runtime_swap(&item, &json!(rec), item.expires_at)
+        .await?
+    {
+        return Err(invalid_grant(
+            "The authorization code has already been used.",
+        ));
     }
     Ok(body)
 }
 
 /// Access token (+ ID token, + refresh token) for a sign-on. Returns the body, the access
 /// token's (jti, exp) and the refresh family.
-async fn issue_tokens(app: &App, env_id: &str, client: &Doc, scopes: &ScopeSet, sign_on: &SignOn, family: Option<&str>) -> ApiResult<(Value, (String, i64), Option<String>)> {
+async fn issue_tokens(
+    app: &App,
+    env_id: &str,
+    client: &Doc,
+    scopes: &ScopeSet,
+    sign_on: &SignOn,
+    family: Option<&str>,
+) -> ApiResult<(Value, (String, i64), Option<String>)> {
     let org = environments::org_of(app, env_id).await?;
     let key = signing(app, env_id).await?;
     let user = load_user(app, env_id, &sign_on.user_id).await?;
-    let (at, expires_in, scope) = issue::access_token(app, &key, env_id, &org, client, scopes, Some(sign_on));
-    let jti = crate::engine::keys::UnverifiedJwt::parse(&at).and_then(|j| j.claims["jti"].as_str().map(str::to_string)).unwrap_or_default();
+    let (at, expires_in, scope) =
+        issue::access_token(app, &key, env_id, &org, client, scopes, Some(sign_on));
+    let jti = crate::engine::keys::UnverifiedJwt::parse(&at)
+        .and_then(|j| j.claims["jti"].as_str().map(str::to_string))
+        .unwrap_or_default();
     let mut body = json!({ "access_token": at, "token_type": "Bearer", "expires_in": expires_in, "scope": scope });
     if scopes.has("openid") {
-        body["id_token"] = json!(issue::id_token(app, &key, env_id, &org, client, &user, scopes, sign_on, IdTokenInput { access_token: Some(&at), code: None }).await?);
+        body["id_token"] = json!(
+            issue::id_token(
+                app,
+                &key,
+                env_id,
+                &org,
+                client,
+                &user,
+                scopes,
+                sign_on,
+                IdTokenInput {
+                    access_token: Some(&at),
+                    code: None
+                }
+            )
+            .await?
+        );
     }
-    let can_refresh = client.data["grantTypes"].as_array().is_some_and(|a| a.iter().any(|g| g == "REFRESH_TOKEN"));
+    let can_refresh = client.data["grantTypes"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|g| g == "REFRESH_TOKEN"));
     let mut fam = None;
     if can_refresh {
-        let f = family.map(str::to_string).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let lifetime = client.data["refreshTokenDuration"].as_i64().unwrap_or(2_592_000);
+        let f = family
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let lifetime = client.data["refreshTokenDuration"]
+            .as_i64()
+            .unwrap_or(2_592_000);
         if family.is_none() {
-            app.store.runtime_put(FAMILY_KIND, &f, env_id, &json!({ "revoked": false }), clock::unix() + lifetime).await?;
+            app.store
+                .runtime_put(
+                    FAMILY_KIND,
+                    &f,
+                    env_id,
+                    &json!({ "revoked": false }),
+                    clock::unix() + lifetime,
+                )
+                .await?;
         }
         let rt = issue::opaque();
-        let rec = RefreshRecord { family: f.clone(), app_id: client.id.clone(), scopes: scopes.clone(), sign_on: sign_on.clone(), used: false };
-        app.store.runtime_put(REFRESH_KIND, &issue::sha256_b64(&rt), env_id, &json!(rec), clock::unix() + lifetime).await?;
+        let rec = RefreshRecord {
+            family: f.clone(),
+            app_id: client.id.clone(),
+            scopes: scopes.clone(),
+            sign_on: sign_on.clone(),
+            used: false,
+        };
+        app.store
+            .runtime_put(
+                REFRESH_KIND,
+                &issue::sha256_b64(&rt),
+                env_id,
+                &json!(rec),
+                clock::unix() + lifetime,
+            )
+            .await?;
         body["refresh_token"] = json!(rt);
         fam = Some(f);
     }
@@ -206,7 +343,11 @@ pub async fn revoke_family(app: &App, env_id: &str, family: &str) -> ApiResult<(
     for _ in 0..5 {
         match app.store.runtime_get(FAMILY_KIND, family).await? {
             Some(item) if item.env_id == env_id => {
-                if app.store.runtime_swap(&item, &json!({ "revoked": true }), item.expires_at).await? {
+                if app
+                    .store
+                    .runtime_swap(&item, &json!({ "revoked": true }), item.expires_at)
+                    .await?
+                {
                     return Ok(());
                 }
             }
@@ -217,22 +358,46 @@ pub async fn revoke_family(app: &App, env_id: &str, family: &str) -> ApiResult<(
 }
 
 async fn family_live(app: &App, family: &str) -> ApiResult<bool> {
-    Ok(app.store.runtime_get(FAMILY_KIND, family).await?.is_some_and(|i| i.data["revoked"] != true))
+    Ok(app
+        .store
+        .runtime_get(FAMILY_KIND, family)
+        .await?
+        .is_some_and(|i| i.data["revoked"] != true))
 }
 
 /// `grant_type=refresh_token`: rotate; a replayed token revokes the whole family.
-pub async fn refresh(app: &App, env_id: &str, client: &Doc, form: &[(String, String)]) -> ApiResult<Value> {
-    let token = param(form, "refresh_token").ok_or_else(|| OAuthError::new("invalid_request", "refresh_token is required."))?;
-    let can_refresh = client.data["grantTypes"].as_array().is_some_and(|a| a.iter().any(|g| g == "REFRESH_TOKEN"));
+pub async fn refresh(
+    app: &App,
+    env_id: &str,
+    client: &Doc,
+    form: &[(String, String)],
+) -> ApiResult<Value> {
+    let token = param(form, "refresh_token")
+        .ok_or_else(|| OAuthError::new("invalid_request", "refresh_token is required."))?;
+    let can_refresh = client.data["grantTypes"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|g| g == "REFRESH_TOKEN"));
     if !can_refresh {
-        return Err(OAuthError::new("unauthorized_client", "The application does not have the refresh_token grant.").into());
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "The application does not have the refresh_token grant.",
+        )
+        .into());
     }
-    let Some(item) = app.store.runtime_get(REFRESH_KIND, &issue::sha256_b64(token)).await?.filter(|i| i.env_id == env_id) else {
+    let Some(item) = app
+        .store
+        .runtime_get(REFRESH_KIND, &issue::sha256_b64(token))
+        .await?
+        .filter(|i| i.env_id == env_id)
+    else {
         return Err(invalid_grant("The refresh token is invalid or expired."));
     };
-    let mut rec: RefreshRecord = serde_json::from_value(item.data.clone()).map_err(ApiError::internal)?;
+    let mut rec: RefreshRecord =
+        serde_json::from_value(item.data.clone()).map_err(ApiError::internal)?;
     if rec.app_id != client.id {
-        return Err(invalid_grant("The refresh token was issued to another client."));
+        return Err(invalid_grant(
+            "The refresh token was issued to another client.",
+        ));
     }
     if rec.used {
         if client.data["additionalRefreshTokenReplayProtectionEnabled"] != false {
@@ -246,23 +411,36 @@ pub async fn refresh(app: &App, env_id: &str, client: &Doc, form: &[(String, Str
     // A narrower scope may be asked for; never a wider one.
     let scopes = match param(form, "scope") {
         Some(s) => {
-            let asked: Vec<String> = s.split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect();
+            let asked: Vec<String> = s
+                .split(' ')
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect();
             let granted = rec.scopes.all();
             if let Some(extra) = asked.iter().find(|a| !granted.contains(a)) {
-                return Err(OAuthError::new("invalid_scope", format!("The scope '{extra}' was not granted originally.")).into());
+                return Err(OAuthError::new(
+                    "invalid_scope",
+                    format!("The scope '{extra}' was not granted originally."),
+                )
+                .into());
             }
             grants::resolve(app, client, &asked).await?
         }
         None => rec.scopes.clone(),
     };
     rec.used = true;
-    if !app.store.runtime_swap(&item, &json!(rec), item.expires_at).await? {
+    if !app
+        .store
+        .runtime_swap(&item, &json!(rec), item.expires_at)
+        .await?
+    {
         revoke_family(app, env_id, &rec.family).await?;
         return Err(invalid_grant("The refresh token has already been used."));
     }
     let mut sign_on = rec.sign_on.clone();
     sign_on.nonce = None;
-    let (body, _, _) = issue_tokens(app, env_id, client, &scopes, &sign_on, Some(&rec.family)).await?;
+    let (body, _, _) =
+        issue_tokens(app, env_id, client, &scopes, &sign_on, Some(&rec.family)).await?;
     Ok(body)
 }
 
@@ -271,8 +449,16 @@ mod tests {
     #[test]
     fn pkce_rfc7636_vector() {
         let v = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        assert!(super::pkce_ok("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "S256", v));
-        assert!(!super::pkce_ok("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cX", "S256", v));
+        assert!(super::pkce_ok(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "S256",
+            v
+        ));
+        assert!(!super::pkce_ok(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cX",
+            "S256",
+            v
+        ));
         assert!(super::pkce_ok(v, "plain", v));
     }
 }

@@ -24,18 +24,30 @@ pub struct ScopeSet {
 
 impl ScopeSet {
     pub fn all(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.oidc.iter().chain(&self.platform).chain(&self.custom).cloned().collect();
+        let mut v: Vec<String> = self
+            .oidc
+            .iter()
+            .chain(&self.platform)
+            .chain(&self.custom)
+            .cloned()
+            .collect();
         if self.offline {
             v.push("offline_access".into());
         }
         v
     }
     pub fn has(&self, s: &str) -> bool {
-        self.oidc.iter().chain(&self.platform).chain(&self.custom).any(|x| x == s)
+        self.oidc
+            .iter()
+            .chain(&self.platform)
+            .chain(&self.custom)
+            .any(|x| x == s)
     }
     /// The access token audience: the custom resource, else the platform API.
     pub fn audience(&self) -> String {
-        self.custom_audience.clone().unwrap_or_else(|| crate::engine::tokens::PLATFORM_AUDIENCE.to_string())
+        self.custom_audience
+            .clone()
+            .unwrap_or_else(|| crate::engine::tokens::PLATFORM_AUDIENCE.to_string())
     }
 }
 
@@ -43,24 +55,49 @@ impl ScopeSet {
 pub async fn resolve(app: &App, client: &Doc, requested: &[String]) -> ApiResult<ScopeSet> {
     let mut set = ScopeSet::default();
     let mut reader = app.store.read();
-    let grants = reader.children(applications::GRANT_KIND, &client.env_id, &client.id).await?;
+    let grants = reader
+        .children(applications::GRANT_KIND, &client.env_id, &client.id)
+        .await?;
     let mut granted: Vec<(String, Doc)> = Vec::new();
     for g in &grants {
-        let Some(res) = reader.get(resources::KIND, &client.env_id, g.data["resource"]["id"].as_str().unwrap_or_default()).await? else {
+        let Some(res) = reader
+            .get(
+                resources::KIND,
+                &client.env_id,
+                g.data["resource"]["id"].as_str().unwrap_or_default(),
+            )
+            .await?
+        else {
             continue;
         };
         for s in g.data["scopes"].as_array().into_iter().flatten() {
-            if let Some(scope) = reader.get(resources::SCOPE_KIND, &client.env_id, s["id"].as_str().unwrap_or_default()).await? {
-                granted.push((scope.data["name"].as_str().unwrap_or_default().to_string(), res.clone()));
+            if let Some(scope) = reader
+                .get(
+                    resources::SCOPE_KIND,
+                    &client.env_id,
+                    s["id"].as_str().unwrap_or_default(),
+                )
+                .await?
+            {
+                granted.push((
+                    scope.data["name"].as_str().unwrap_or_default().to_string(),
+                    res.clone(),
+                ));
             }
         }
     }
-    let can_refresh = client.data["grantTypes"].as_array().is_some_and(|a| a.iter().any(|g| g == "REFRESH_TOKEN"));
+    let can_refresh = client.data["grantTypes"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|g| g == "REFRESH_TOKEN"));
     let multi = client.data["requestScopesForMultipleResourcesEnabled"] == true;
     for s in requested {
         if s == "offline_access" {
             if !can_refresh {
-                return Err(OAuthError::new("invalid_scope", "offline_access requires the REFRESH_TOKEN grant.").into());
+                return Err(OAuthError::new(
+                    "invalid_scope",
+                    "offline_access requires the REFRESH_TOKEN grant.",
+                )
+                .into());
             }
             set.offline = true;
             continue;
@@ -72,25 +109,43 @@ pub async fn resolve(app: &App, client: &Doc, requested: &[String]) -> ApiResult
                 set.oidc.push(s.clone());
                 continue;
             }
-            return Err(OAuthError::new("invalid_scope", format!("The scope '{s}' is not granted to this application.")).into());
+            return Err(OAuthError::new(
+                "invalid_scope",
+                format!("The scope '{s}' is not granted to this application."),
+            )
+            .into());
         };
         match res.data["type"].as_str() {
             Some("OPENID_CONNECT") => set.oidc.push(s.clone()),
             Some("PINGONE_API") => set.platform.push(s.clone()),
             _ => {
-                let aud = res.data["audience"].as_str().unwrap_or_default().to_string();
+                let aud = res.data["audience"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 if set.custom_audience.as_ref().is_some_and(|a| *a != aud) && !multi {
-                    return Err(OAuthError::new("invalid_scope", "Scopes of several custom resources cannot be requested together.").into());
+                    return Err(OAuthError::new(
+                        "invalid_scope",
+                        "Scopes of several custom resources cannot be requested together.",
+                    )
+                    .into());
                 }
-                let lifetime = res.data["accessTokenValiditySeconds"].as_i64().unwrap_or(3600);
-                set.custom_lifetime = Some(set.custom_lifetime.map_or(lifetime, |l| l.min(lifetime)));
+                let lifetime = res.data["accessTokenValiditySeconds"]
+                    .as_i64()
+                    .unwrap_or(3600);
+                set.custom_lifetime =
+                    Some(set.custom_lifetime.map_or(lifetime, |l| l.min(lifetime)));
                 set.custom_audience.get_or_insert(aud);
                 set.custom.push(s.clone());
             }
         }
     }
     if !set.custom.is_empty() && !set.platform.is_empty() {
-        return Err(OAuthError::new("invalid_scope", "PingOne API scopes and custom resource scopes cannot be requested together.").into());
+        return Err(OAuthError::new(
+            "invalid_scope",
+            "PingOne API scopes and custom resource scopes cannot be requested together.",
+        )
+        .into());
     }
     Ok(set)
 }

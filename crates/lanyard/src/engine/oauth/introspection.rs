@@ -18,21 +18,45 @@ pub enum Caller {
 
 pub async fn authenticate(app: &App, env_id: &str, creds: &ClientCredentials) -> ApiResult<Caller> {
     match tokens::authenticate_client(app, env_id, creds).await {
-        Ok(client) => Ok(Caller::Client { client_id: client.data["clientId"].as_str().unwrap_or(&client.id).to_string() }),
+        Ok(client) => Ok(Caller::Client {
+            client_id: client.data["clientId"]
+                .as_str()
+                .unwrap_or(&client.id)
+                .to_string(),
+        }),
         Err(_) => {
             // A custom resource authenticates with its id and its own secret.
-            let invalid = || ApiError::from(OAuthError::new("invalid_client", "Client authentication failed."));
+            let invalid = || {
+                ApiError::from(OAuthError::new(
+                    "invalid_client",
+                    "Client authentication failed.",
+                ))
+            };
             if uuid::Uuid::parse_str(&creds.client_id).is_err() {
                 return Err(invalid());
             }
-            let res = app.store.read().get(resources::KIND, env_id, &creds.client_id).await?.filter(|r| r.data["type"] == "CUSTOM").ok_or_else(invalid)?;
+            let res = app
+                .store
+                .read()
+                .get(resources::KIND, env_id, &creds.client_id)
+                .await?
+                .filter(|r| r.data["type"] == "CUSTOM")
+                .ok_or_else(invalid)?;
             let sealed = res.secrets.as_deref().ok_or_else(invalid)?;
             let secret = app.master.decrypt_json(sealed)?;
             let given = creds.secret.as_deref().unwrap_or_default();
-            if !secret["secret"].as_str().is_some_and(|s| secret_eq(s, given)) {
+            if !secret["secret"]
+                .as_str()
+                .is_some_and(|s| secret_eq(s, given))
+            {
                 return Err(invalid());
             }
-            Ok(Caller::Resource { audience: res.data["audience"].as_str().unwrap_or_default().to_string() })
+            Ok(Caller::Resource {
+                audience: res.data["audience"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            })
         }
     }
 }
@@ -58,7 +82,9 @@ pub async fn introspect(app: &App, env_id: &str, caller: &Caller, token: &str) -
     let inactive = json!({ "active": false });
     if let Some(claims) = bearer::verify(app, env_id, token).await? {
         let allowed = match caller {
-            Caller::Client { client_id } => claims["client_id"].as_str() == Some(client_id.as_str()),
+            Caller::Client { client_id } => {
+                claims["client_id"].as_str() == Some(client_id.as_str())
+            }
             Caller::Resource { audience } => audience_has(&claims, audience),
         };
         if !allowed {
@@ -69,12 +95,30 @@ pub async fn introspect(app: &App, env_id: &str, caller: &Caller, token: &str) -
         out.insert("token_type".into(), json!("Bearer"));
         return Ok(Value::Object(out));
     }
-    if let Some(item) = app.store.runtime_get(issue::REFRESH_KIND, &issue::sha256_b64(token)).await?.filter(|i| i.env_id == env_id) {
-        let r: RefreshView = serde_json::from_value(item.data.clone()).map_err(ApiError::internal)?;
-        let client = app.store.read().get(crate::resources::applications::KIND, env_id, &r.app_id).await?;
-        let client_id = client.as_ref().and_then(|c| c.data["clientId"].as_str()).unwrap_or(&r.app_id).to_string();
+    if let Some(item) = app
+        .store
+        .runtime_get(issue::REFRESH_KIND, &issue::sha256_b64(token))
+        .await?
+        .filter(|i| i.env_id == env_id)
+    {
+        let r: RefreshView =
+            serde_json::from_value(item.data.clone()).map_err(ApiError::internal)?;
+        let client = app
+            .store
+            .read()
+            .get(crate::resources::applications::KIND, env_id, &r.app_id)
+            .await?;
+        let client_id = client
+            .as_ref()
+            .and_then(|c| c.data["clientId"].as_str())
+            .unwrap_or(&r.app_id)
+            .to_string();
         let mine = matches!(caller, Caller::Client { client_id: c } if *c == client_id);
-        let live = app.store.runtime_get(issue::FAMILY_KIND, &r.family).await?.is_some_and(|f| f.data["revoked"] != true);
+        let live = app
+            .store
+            .runtime_get(issue::FAMILY_KIND, &r.family)
+            .await?
+            .is_some_and(|f| f.data["revoked"] != true);
         if !mine || r.used || !live {
             return Ok(inactive);
         }
@@ -102,10 +146,24 @@ pub async fn revoke(app: &App, env_id: &str, client_id: &str, token: &str) -> Ap
         }
         return Ok(());
     }
-    if let Some(item) = app.store.runtime_get(issue::REFRESH_KIND, &issue::sha256_b64(token)).await?.filter(|i| i.env_id == env_id) {
-        let r: RefreshView = serde_json::from_value(item.data.clone()).map_err(ApiError::internal)?;
-        let client = app.store.read().get(crate::resources::applications::KIND, env_id, &r.app_id).await?;
-        let owner = client.as_ref().and_then(|c| c.data["clientId"].as_str()).unwrap_or(&r.app_id).to_string();
+    if let Some(item) = app
+        .store
+        .runtime_get(issue::REFRESH_KIND, &issue::sha256_b64(token))
+        .await?
+        .filter(|i| i.env_id == env_id)
+    {
+        let r: RefreshView =
+            serde_json::from_value(item.data.clone()).map_err(ApiError::internal)?;
+        let client = app
+            .store
+            .read()
+            .get(crate::resources::applications::KIND, env_id, &r.app_id)
+            .await?;
+        let owner = client
+            .as_ref()
+            .and_then(|c| c.data["clientId"].as_str())
+            .unwrap_or(&r.app_id)
+            .to_string();
         if owner == client_id {
             super::code_flow::revoke_family(app, env_id, &r.family).await?;
         }

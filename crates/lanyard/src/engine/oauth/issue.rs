@@ -53,7 +53,10 @@ fn str_at<'a>(user: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// Evaluates a mapping expression: `${user.path}` reads the user; anything else is a literal.
 pub fn evaluate(expr: &str, user: &Doc) -> Option<Value> {
-    match expr.strip_prefix("${user.").and_then(|r| r.strip_suffix('}')) {
+    match expr
+        .strip_prefix("${user.")
+        .and_then(|r| r.strip_suffix('}'))
+    {
         Some("id") => Some(json!(user.id)),
         Some("createdAt") => Some(json!(user.created_at)),
         Some("updatedAt") => Some(json!(user.updated_at)),
@@ -74,10 +77,16 @@ pub fn user_claims(user: &Doc, scopes: &[String]) -> Map<String, Value> {
     };
     let has = |s: &str| scopes.iter().any(|x| x == s);
     if has("profile") {
-        let formatted = d["name"]["formatted"].as_str().map(str::to_string).or_else(|| {
-            let parts: Vec<&str> = [d["name"]["given"].as_str(), d["name"]["family"].as_str()].into_iter().flatten().collect();
-            (!parts.is_empty()).then(|| parts.join(" "))
-        });
+        let formatted = d["name"]["formatted"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| {
+                let parts: Vec<&str> = [d["name"]["given"].as_str(), d["name"]["family"].as_str()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                (!parts.is_empty()).then(|| parts.join(" "))
+            });
         put("name", formatted.map(Value::String).as_ref());
         put("given_name", str_at(d, "name.given"));
         put("family_name", str_at(d, "name.family"));
@@ -97,7 +106,13 @@ pub fn user_claims(user: &Doc, scopes: &[String]) -> Map<String, Value> {
     if has("address") && d["address"].is_object() {
         let a = &d["address"];
         let mut addr = Map::new();
-        for (from, to) in [("streetAddress", "street_address"), ("locality", "locality"), ("region", "region"), ("postalCode", "postal_code"), ("countryCode", "country")] {
+        for (from, to) in [
+            ("streetAddress", "street_address"),
+            ("locality", "locality"),
+            ("region", "region"),
+            ("postalCode", "postal_code"),
+            ("countryCode", "country"),
+        ] {
             if let Some(v) = a.get(from).filter(|v| !v.is_null()) {
                 addr.insert(to.into(), v.clone());
             }
@@ -107,7 +122,9 @@ pub fn user_claims(user: &Doc, scopes: &[String]) -> Map<String, Value> {
         }
     }
     if has("phone") {
-        let phone = str_at(d, "mobilePhone").or_else(|| str_at(d, "primaryPhone")).cloned();
+        let phone = str_at(d, "mobilePhone")
+            .or_else(|| str_at(d, "primaryPhone"))
+            .cloned();
         if let Some(p) = phone {
             c.insert("phone_number".into(), p);
             c.insert("phone_number_verified".into(), json!(false));
@@ -117,9 +134,22 @@ pub fn user_claims(user: &Doc, scopes: &[String]) -> Map<String, Value> {
 }
 
 /// Claims from the application's custom attribute mappings (for the ID token or userinfo).
-pub async fn mapped_claims(app: &App, client: &Doc, user: &Doc, for_id_token: bool) -> ApiResult<Map<String, Value>> {
+pub async fn mapped_claims(
+    app: &App,
+    client: &Doc,
+    user: &Doc,
+    for_id_token: bool,
+) -> ApiResult<Map<String, Value>> {
     let mut out = Map::new();
-    let mappings = app.store.read().children(crate::resources::applications::MAPPING_KIND, &client.env_id, &client.id).await?;
+    let mappings = app
+        .store
+        .read()
+        .children(
+            crate::resources::applications::MAPPING_KIND,
+            &client.env_id,
+            &client.id,
+        )
+        .await?;
     for m in mappings {
         if m.data["mappingType"] == "CORE" {
             continue;
@@ -138,7 +168,15 @@ pub async fn mapped_claims(app: &App, client: &Doc, user: &Doc, for_id_token: bo
 }
 
 /// Signs an access token for a user (or, with `sign_on` None, for the client itself).
-pub fn access_token(app: &App, key: &SigningKey, env_id: &str, org_id: &str, client: &Doc, scopes: &ScopeSet, sign_on: Option<&SignOn>) -> (String, i64, String) {
+pub fn access_token(
+    app: &App,
+    key: &SigningKey,
+    env_id: &str,
+    org_id: &str,
+    client: &Doc,
+    scopes: &ScopeSet,
+    sign_on: Option<&SignOn>,
+) -> (String, i64, String) {
     let now = clock::unix();
     let lifetime = scopes.custom_lifetime.unwrap_or(3600);
     let scope = scopes.all().join(" ");
@@ -169,7 +207,17 @@ pub struct IdTokenInput<'a> {
     pub code: Option<&'a str>,
 }
 
-pub async fn id_token(app: &App, key: &SigningKey, env_id: &str, org_id: &str, client: &Doc, user: &Doc, scopes: &ScopeSet, s: &SignOn, extra: IdTokenInput<'_>) -> ApiResult<String> {
+pub async fn id_token(
+    app: &App,
+    key: &SigningKey,
+    env_id: &str,
+    org_id: &str,
+    client: &Doc,
+    user: &Doc,
+    scopes: &ScopeSet,
+    s: &SignOn,
+    extra: IdTokenInput<'_>,
+) -> ApiResult<String> {
     let now = clock::unix();
     let mut claims = Map::new();
     // Claims by scope go into the ID token only when no access token is issued to fetch them (OIDC §5.4).
@@ -208,7 +256,15 @@ pub async fn id_token(app: &App, key: &SigningKey, env_id: &str, org_id: &str, c
 /// Records an access token id as revoked until it expires.
 pub async fn revoke_jti(app: &App, env_id: &str, jti: &str, exp: i64) -> ApiResult<()> {
     if app.store.runtime_get(REVOKED_KIND, jti).await?.is_none() {
-        app.store.runtime_put(REVOKED_KIND, jti, env_id, &json!({}), exp.max(clock::unix() + 1)).await?;
+        app.store
+            .runtime_put(
+                REVOKED_KIND,
+                jti,
+                env_id,
+                &json!({}),
+                exp.max(clock::unix() + 1),
+            )
+            .await?;
     }
     Ok(())
 }

@@ -15,40 +15,65 @@ use crate::state::App;
 use crate::store::Doc;
 
 fn invalid(message: &str) -> ApiError {
-    ApiError::one(Detail::new("INVALID_VALUE", Some("request".into()), message))
+    ApiError::one(Detail::new(
+        "INVALID_VALUE",
+        Some("request".into()),
+        message,
+    ))
 }
 
 /// Verifies a compact JWS (or unsigned JWT when allowed) from the client; returns its claims.
-pub fn verify_client_jwt(app: &App, client: &Doc, token: &str, allow_unsigned: bool) -> ApiResult<Value> {
+pub fn verify_client_jwt(
+    app: &App,
+    client: &Doc,
+    token: &str,
+    allow_unsigned: bool,
+) -> ApiResult<Value> {
     let parts: Vec<&str> = token.split('.').collect();
     if parts.len() != 3 || token.len() > 64 * 1024 {
         return Err(invalid("The request object is not a compact JWT."));
     }
     let decode = |s: &str| -> ApiResult<Value> {
-        let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| invalid("The request object is not valid base64url."))?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| invalid("The request object is not valid base64url."))?;
         serde_json::from_slice(&bytes).map_err(|_| invalid("The request object is not valid JSON."))
     };
     let header = decode(parts[0])?;
     let claims = decode(parts[1])?;
     if !claims.is_object() {
-        return Err(invalid("The request object's claims must be a JSON object."));
+        return Err(invalid(
+            "The request object's claims must be a JSON object.",
+        ));
     }
     let signing_input = format!("{}.{}", parts[0], parts[1]);
-    let sig = URL_SAFE_NO_PAD.decode(parts[2]).map_err(|_| invalid("The request object's signature is not valid base64url."))?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(parts[2])
+        .map_err(|_| invalid("The request object's signature is not valid base64url."))?;
     let alg = header["alg"].as_str().unwrap_or_default();
     let ok = match alg {
         "none" => allow_unsigned && sig.is_empty(),
         "HS256" | "HS384" | "HS512" => {
-            let secret = applications::secrets_of(app, client)?["secret"].as_str().unwrap_or_default().to_string();
+            let secret = applications::secrets_of(app, client)?["secret"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if secret.is_empty() {
-                return Err(invalid("The application has no secret to verify an HMAC-signed request object."));
+                return Err(invalid(
+                    "The application has no secret to verify an HMAC-signed request object.",
+                ));
             }
             let algo = match alg {
                 "HS256" => hmac::HMAC_SHA256,
                 "HS384" => hmac::HMAC_SHA384,
                 _ => hmac::HMAC_SHA512,
             };
-            hmac::verify(&hmac::Key::new(algo, secret.as_bytes()), signing_input.as_bytes(), &sig).is_ok()
+            hmac::verify(
+                &hmac::Key::new(algo, secret.as_bytes()),
+                signing_input.as_bytes(),
+                &sig,
+            )
+            .is_ok()
         }
         "RS256" | "RS384" | "RS512" => {
             let params = match alg {
@@ -56,16 +81,26 @@ pub fn verify_client_jwt(app: &App, client: &Doc, token: &str, allow_unsigned: b
                 "RS384" => &signature::RSA_PKCS1_2048_8192_SHA384,
                 _ => &signature::RSA_PKCS1_2048_8192_SHA512,
             };
-            let jwks: Value = client.data["jwks"].as_str().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null);
+            let jwks: Value = client.data["jwks"]
+                .as_str()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or(Value::Null);
             let kid = header["kid"].as_str();
-            jwks["keys"].as_array().into_iter().flatten().filter(|k| k["kty"] == "RSA" && (kid.is_none() || k["kid"].as_str() == kid)).any(|k| {
-                let n = k["n"].as_str().and_then(|s| URL_SAFE_NO_PAD.decode(s).ok());
-                let e = k["e"].as_str().and_then(|s| URL_SAFE_NO_PAD.decode(s).ok());
-                match (n, e) {
-                    (Some(n), Some(e)) => signature::RsaPublicKeyComponents { n: &n, e: &e }.verify(params, signing_input.as_bytes(), &sig).is_ok(),
-                    _ => false,
-                }
-            })
+            jwks["keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|k| k["kty"] == "RSA" && (kid.is_none() || k["kid"].as_str() == kid))
+                .any(|k| {
+                    let n = k["n"].as_str().and_then(|s| URL_SAFE_NO_PAD.decode(s).ok());
+                    let e = k["e"].as_str().and_then(|s| URL_SAFE_NO_PAD.decode(s).ok());
+                    match (n, e) {
+                        (Some(n), Some(e)) => signature::RsaPublicKeyComponents { n: &n, e: &e }
+                            .verify(params, signing_input.as_bytes(), &sig)
+                            .is_ok(),
+                        _ => false,
+                    }
+                })
         }
         _ => false,
     };
@@ -84,14 +119,25 @@ pub fn verify_client_jwt(app: &App, client: &Doc, token: &str, allow_unsigned: b
 
 /// Merges a request object into the authorization parameters (claims win). Without a
 /// `request`, refuses the request when the application requires signed request objects.
-pub fn merge(app: &App, client: &Doc, params: Vec<(String, String)>) -> ApiResult<Vec<(String, String)>> {
-    let Some(token) = params.iter().find(|(k, _)| k == "request").map(|(_, v)| v.clone()) else {
+pub fn merge(
+    app: &App,
+    client: &Doc,
+    params: Vec<(String, String)>,
+) -> ApiResult<Vec<(String, String)>> {
+    let Some(token) = params
+        .iter()
+        .find(|(k, _)| k == "request")
+        .map(|(_, v)| v.clone())
+    else {
         if client.data["requireSignedRequestObject"] == true {
-            return Err(invalid("This application requires a signed request object."));
+            return Err(invalid(
+                "This application requires a signed request object.",
+            ));
         }
         return Ok(params);
     };
-    let allow_unsigned = client.data["supportUnsignedRequestObject"] == true && client.data["requireSignedRequestObject"] != true;
+    let allow_unsigned = client.data["supportUnsignedRequestObject"] == true
+        && client.data["requireSignedRequestObject"] != true;
     let claims = verify_client_jwt(app, client, &token, allow_unsigned)?;
     let client_id = client.data["clientId"].as_str().unwrap_or(&client.id);
     if let Some(iss) = claims["iss"].as_str() {
@@ -114,11 +160,14 @@ pub fn merge(app: &App, client: &Doc, params: Vec<(String, String)>) -> ApiResul
         let q = params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         if let (Some(c), Some(q)) = (claims[k].as_str(), q) {
             if c != q {
-                return Err(invalid(&format!("{k} in the request object differs from the query.")));
+                return Err(invalid(&format!(
+                    "{k} in the request object differs from the query."
+                )));
             }
         }
     }
-    let mut out: Vec<(String, String)> = params.into_iter().filter(|(k, _)| k != "request").collect();
+    let mut out: Vec<(String, String)> =
+        params.into_iter().filter(|(k, _)| k != "request").collect();
     for (k, v) in claims.as_object().into_iter().flatten() {
         if ["iss", "aud", "exp", "iat", "nbf", "jti"].contains(&k.as_str()) {
             continue;
