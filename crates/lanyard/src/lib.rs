@@ -3,6 +3,7 @@
 //! Layers (see ARCHITECTURE.md): `http` (routers, extractors, rendering) → `resources` and
 //! `engine` (the rules) → `model` (schemas, filters, the error type) → `store` (SQLite/PostgreSQL).
 
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod engine;

@@ -7,7 +7,6 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 use crate::config::{LogFormat, Settings};
-use crate::engine::keys::KeyCache;
 use crate::engine::secrets::MasterKey;
 use crate::state::{App, AppState};
 use crate::store::Store;
@@ -49,13 +48,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<AppState> {
         .with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let master = MasterKey::load_or_create(settings.master_key.as_deref(), &settings.data_dir)?;
     let store = Store::connect(&settings.database_url).await?;
-    let app = Arc::new(App {
-        store,
-        settings,
-        master,
-        keys: KeyCache::default(),
-        metrics: metrics_handle(),
-    });
+    let app = Arc::new(App::new(store, settings, master, metrics_handle()));
     crate::engine::bootstrap::run(&app).await?;
     Ok(app)
 }

@@ -1,6 +1,11 @@
 //! What every handler shares: the store, settings, master key and caches.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::TtlCache;
+use crate::engine::authz::Actor;
+use crate::store::Doc;
 
 use crate::config::Settings;
 use crate::engine::keys::KeyCache;
@@ -13,11 +18,43 @@ pub struct App {
     pub master: MasterKey,
     pub keys: KeyCache,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Environments by id (their existence and organization are read on every request).
+    pub environments: TtlCache<String, Doc>,
+    /// Verified management API bearer tokens (by SHA-256) and their actors.
+    pub actors: TtlCache<String, Actor>,
+}
+
+/// How long hot entries are trusted before the database is asked again.
+pub const CACHE_TTL: Duration = Duration::from_secs(2);
+
+impl App {
+    pub fn new(
+        store: Store,
+        settings: Settings,
+        master: MasterKey,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    ) -> Self {
+        App {
+            store,
+            settings,
+            master,
+            keys: KeyCache::default(),
+            metrics,
+            environments: TtlCache::new(CACHE_TTL, 10_000),
+            actors: TtlCache::new(CACHE_TTL, 50_000),
+        }
+    }
 }
 
 pub type AppState = Arc<App>;
 
 impl App {
+    /// After a management write: verified tokens are re-checked (roles, applications and users
+    /// may have changed). Other processes see the change within `CACHE_TTL`.
+    pub fn changed(&self) {
+        self.actors.clear();
+    }
+
     pub fn public_url(&self) -> &str {
         &self.settings.public_url
     }

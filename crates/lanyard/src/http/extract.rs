@@ -84,7 +84,7 @@ impl FromRequestParts<AppState> for Mgmt {
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let actor = crate::engine::tokens::authenticate(state, authorization).await?;
+        let actor = authenticate_cached(state, authorization).await?;
         for (name, value) in &params {
             if uuid::Uuid::parse_str(value).is_err() {
                 return Err(if name == "envId" {
@@ -131,10 +131,7 @@ impl FromRequestParts<AppState> for Mgmt {
         let mut org_id = actor.org_id.clone();
         let env = match params.get("envId") {
             Some(env_id) => {
-                let env = state
-                    .store
-                    .read()
-                    .get(environments::KIND, env_id, env_id)
+                let env = environments::cached(state, env_id)
                     .await?
                     .ok_or_else(forbidden_env)?;
                 org_id = env.data["organization"]["id"]
@@ -156,6 +153,26 @@ impl FromRequestParts<AppState> for Mgmt {
             params,
         })
     }
+}
+
+/// Verifies a bearer token, remembering the result for a moment (never past the token's
+/// expiry): the signature check and the role lookups are then skipped on repeated calls.
+async fn authenticate_cached(state: &AppState, authorization: Option<&str>) -> ApiResult<Actor> {
+    let key = authorization.map(crate::engine::oauth::issue::sha256_b64);
+    if let Some(a) = key.as_ref().and_then(|k| state.actors.get(k)) {
+        return Ok(a);
+    }
+    let actor = crate::engine::tokens::authenticate(state, authorization).await?;
+    if let Some(k) = key {
+        let exp = authorization
+            .and_then(|h| h.split_whitespace().nth(1))
+            .and_then(crate::engine::keys::UnverifiedJwt::parse)
+            .and_then(|j| j.claims["exp"].as_i64());
+        let left = exp.map(|e| e - crate::clock::unix()).unwrap_or(0).max(0) as u64;
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(left);
+        state.actors.put(k, actor.clone(), Some(until));
+    }
+    Ok(actor)
 }
 
 /// The media type of a request, lower-cased, without parameters.

@@ -289,6 +289,7 @@ async fn create(
         let doc = ops::create(&mut ctx, r, &input, &parent).await?;
         r.created_by(&mut ctx, &doc, &input, &mg.actor).await?;
         tx.commit().await?;
+        mg.app.changed();
         doc
     };
     created(&mg.app, r, &doc).await
@@ -352,6 +353,10 @@ async fn update(
         ops::replace(&mut ctx, r, &existing, &input).await?
     };
     tx.commit().await?;
+    mg.app.changed();
+    if spec.kind == environments::KIND {
+        mg.app.environments.remove(&doc.id);
+    }
     Ok(axum::Json(render_full(&mg.app, r, &doc).await?).into_response())
 }
 
@@ -370,8 +375,10 @@ async fn remove(r: &'static dyn Resource, mg: Mgmt) -> ApiResult<StatusCode> {
     };
     ops::delete(&mut ctx, r, &doc).await?;
     tx.commit().await?;
+    mg.app.changed();
     if spec.kind == environments::KIND {
         mg.app.keys.forget_env(&doc.id);
+        mg.app.environments.remove(&doc.id);
     }
     Ok(StatusCode::NO_CONTENT)
 }

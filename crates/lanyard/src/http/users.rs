@@ -97,6 +97,7 @@ async fn create(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Response>
     };
     let doc = ops::create(&mut ctx, r, &input, "").await?;
     tx.commit().await?;
+    mg.app.changed();
     created(&mg.app, &USERS, &doc).await
 }
 
@@ -286,6 +287,7 @@ async fn password_action(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<
         None
     };
     tx.commit().await?;
+    app.changed();
     result?;
     Ok(Json(password_body(app, &user, policy.as_ref())).into_response())
 }
@@ -321,6 +323,7 @@ async fn account_action(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<R
     }
     tx.update_data(&mut user).await?;
     tx.commit().await?;
+    mg.app.changed();
     Ok(Json(render_full(&mg.app, &USERS, &user).await?).into_response())
 }
 
@@ -353,6 +356,7 @@ async fn update_enabled(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<R
     user.data["enabled"] = b["enabled"].clone();
     tx.update_data(&mut user).await?;
     tx.commit().await?;
+    mg.app.changed();
     Ok(Json(enabled_body(&mg.app, &user)).into_response())
 }
 
@@ -399,5 +403,6 @@ async fn update_population(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResul
     user.data["population"] = json!({ "id": pop_id });
     tx.update_data(&mut user).await?;
     tx.commit().await?;
+    mg.app.changed();
     Ok(Json(population_body(&mg.app, &user)).into_response())
 }

@@ -150,13 +150,20 @@ async fn create_defaults(ctx: &mut WriteCtx<'_>) -> ApiResult<()> {
     Ok(())
 }
 
+/// An environment by id, through the short-lived cache (None if it does not exist).
+pub async fn cached(app: &App, env_id: &str) -> ApiResult<Option<Doc>> {
+    if let Some(d) = app.environments.get(&env_id.to_string()) {
+        return Ok(Some(d));
+    }
+    let doc = app.store.read().get(KIND, env_id, env_id).await?;
+    if let Some(d) = &doc {
+        app.environments.put(env_id.to_string(), d.clone(), None);
+    }
+    Ok(doc)
+}
+
 pub async fn org_of(app: &App, env_id: &str) -> ApiResult<String> {
-    let env = app
-        .store
-        .read()
-        .get(KIND, env_id, env_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let env = cached(app, env_id).await?.ok_or_else(ApiError::not_found)?;
     Ok(env.data["organization"]["id"]
         .as_str()
         .unwrap_or_default()

@@ -473,6 +473,8 @@ impl Store {
                 pool.close().await;
                 AnyPoolOptions::new()
                     .max_connections(8)
+                    // A ping before every query doubles the round trips of hot reads.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             sqlx::query("PRAGMA synchronous = NORMAL")
@@ -490,6 +492,7 @@ impl Store {
             }
             Dialect::Postgres => AnyPoolOptions::new()
                 .max_connections(16)
+                .test_before_acquire(false)
                 .connect(url)
                 .await
                 .context("connecting to PostgreSQL")?,
