@@ -153,3 +153,45 @@ async fn populations_default_rule_and_user_count() {
         assert_eq!(t.get(&format!("{p}/{}", a.id())).await.body["userCount"], 1);
     }
 }
+
+#[tokio::test]
+async fn lists_order_by_creation_both_ways_with_paging() {
+    for db in backends() {
+        let t = TestApp::new(db).await;
+        let env = t.new_env().await;
+        let p = TestApp::env_path(&env, "/populations");
+        for n in ["p1", "p2", "p3"] {
+            assert_eq!(
+                t.post(&p, json!({ "name": n })).await.status,
+                StatusCode::CREATED
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
+        let names = |r: &common::Resp| -> Vec<String> {
+            r.body["_embedded"]["populations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let asc = t.get(&format!("{p}?order=createdAt")).await;
+        assert_eq!(names(&asc), vec!["Default", "p1", "p2", "p3"]);
+        // Newest first, two at a time: the cursor continues in the same order.
+        let first = t.get(&format!("{p}?order=-createdAt&limit=2")).await;
+        assert_eq!(names(&first), vec!["p3", "p2"]);
+        let next = first.body["_links"]["next"]["href"]
+            .as_str()
+            .unwrap()
+            .replace("http://lanyard.test", "");
+        let second = t.get(&next).await;
+        assert_eq!(names(&second), vec!["p1", "Default"], "{}", second.text);
+        let bad = t.get(&format!("{p}?order=name")).await;
+        assert_error(
+            &bad,
+            StatusCode::BAD_REQUEST,
+            "INVALID_DATA",
+            Some("INVALID_VALUE"),
+        );
+    }
+}

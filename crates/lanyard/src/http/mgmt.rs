@@ -213,7 +213,22 @@ async fn list(
         after,
     };
     let mut reader = mg.app.store.read();
-    let mut docs = reader.list_ordered(&query, r.newest_first()).await?;
+    let newest_first = match q.get("order").map(String::as_str) {
+        None => r.newest_first(),
+        Some("createdAt") => false,
+        Some("-createdAt") => true,
+        Some(_) => {
+            return Err(ApiError::one(
+                Detail::new(
+                    "INVALID_VALUE",
+                    Some("order".into()),
+                    "Lists can be ordered by createdAt or -createdAt.",
+                )
+                .with_inner(json!({ "allowedValues": ["createdAt", "-createdAt"] })),
+            ));
+        }
+    };
+    let mut docs = reader.list_ordered(&query, newest_first).await?;
     let total = reader.count(&query).await?;
     let more = docs.len() > limit;
     docs.truncate(limit);
