@@ -283,11 +283,7 @@ async fn create(
     body: Body,
 ) -> ApiResult<Response> {
     let spec = r.spec();
-    if spec.kind == environments::KIND {
-        mg.require(spec.area, true)?;
-    } else {
-        mg.require(spec.area, true)?;
-    }
+    mg.require(spec.area, true)?;
     let (_, input) = read_json(&headers, body, &[JSON]).await?;
     let doc = if spec.kind == environments::KIND {
         environments::create(&mg.app, &mg.actor, &input).await?
