@@ -62,9 +62,25 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!(address = %local, public_url = %app.public_url(), database = %app.store.dialect_name(), "lanyard listening");
     let router = crate::http::router(app.clone());
+    // Expired runtime state (flows, sessions, codes, revoked ids) is swept once a minute.
+    let sweeper = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                match app.store.runtime_sweep().await {
+                    Ok(n) if n > 0 => tracing::debug!(removed = n, "swept expired runtime state"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = ?e, "sweeping runtime state failed"),
+                }
+            }
+        })
+    };
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    sweeper.abort();
     tracing::info!("shutting down: in-flight requests finished, closing the database");
     app.store.close().await;
     Ok(())

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::clock;
 use crate::engine::authz::{Actor, ActorKind};
 use crate::engine::keys::UnverifiedJwt;
+use crate::engine::oauth::client_jwt;
 use crate::error::{ApiError, ApiResult, OAuthError};
 use crate::resources::{applications, roles};
 use crate::state::App;
@@ -135,7 +136,21 @@ fn audience_contains(claims: &Value, aud: &str) -> bool {
 pub struct ClientCredentials {
     pub client_id: String,
     pub secret: Option<String>,
+    /// The `tokenEndpointAuthMethod` the request used; for a client assertion, the one its
+    /// `alg` implies (HS* → CLIENT_SECRET_JWT, RS* → PRIVATE_KEY_JWT).
     pub method: &'static str,
+    /// The `client_assertion` (RFC 7523 §2.2), for the JWT methods.
+    pub assertion: Option<String>,
+    /// The endpoint authenticated at (`token`, `introspect`, `revoke`): a client assertion's
+    /// `aud` may name it.
+    pub endpoint: &'static str,
+}
+
+impl ClientCredentials {
+    /// The same credentials, presented at another endpoint than `/as/token`.
+    pub fn at(self, endpoint: &'static str) -> Self {
+        ClientCredentials { endpoint, ..self }
+    }
 }
 
 /// Reads client authentication from the `Authorization: Basic` header or the form body.
@@ -144,6 +159,45 @@ pub fn client_credentials_of(
     form: &[(String, String)],
 ) -> Result<ClientCredentials, OAuthError> {
     let form_get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let assertion = form_get("client_assertion");
+    let assertion_type = form_get("client_assertion_type");
+    if assertion.is_some() || assertion_type.is_some() {
+        if authorization.is_some() || form_get("client_secret").is_some() {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "Use only one client authentication method: a client assertion, or a client secret.",
+            ));
+        }
+        let (Some(assertion), Some(assertion_type)) = (assertion, assertion_type) else {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "client_assertion and client_assertion_type must be sent together.",
+            ));
+        };
+        if assertion_type != client_jwt::ASSERTION_TYPE {
+            return Err(OAuthError::new(
+                "invalid_client",
+                format!(
+                    "The client_assertion_type must be {}.",
+                    client_jwt::ASSERTION_TYPE
+                ),
+            ));
+        }
+        let (sub, method) = client_jwt::peek(&assertion)?;
+        if form_get("client_id").is_some_and(|id| id != sub) {
+            return Err(OAuthError::new(
+                "invalid_client",
+                "The client_id differs from the client assertion's sub.",
+            ));
+        }
+        return Ok(ClientCredentials {
+            client_id: sub,
+            secret: None,
+            method,
+            assertion: Some(assertion),
+            endpoint: "token",
+        });
+    }
     if let Some(h) = authorization {
         let b64 = h.strip_prefix("Basic ").ok_or_else(|| {
             OAuthError::new("invalid_client", "Unsupported Authorization scheme.")
@@ -175,6 +229,8 @@ pub fn client_credentials_of(
             client_id: id,
             secret: Some(secret),
             method: "CLIENT_SECRET_BASIC",
+            assertion: None,
+            endpoint: "token",
         });
     }
     let client_id = form_get("client_id")
@@ -184,16 +240,21 @@ pub fn client_credentials_of(
             client_id,
             secret: Some(s),
             method: "CLIENT_SECRET_POST",
+            assertion: None,
+            endpoint: "token",
         }),
         None => Ok(ClientCredentials {
             client_id,
             secret: None,
             method: "NONE",
+            assertion: None,
+            endpoint: "token",
         }),
     }
 }
 
-/// Authenticates the client of a token request against its application.
+/// Authenticates the client of a token request against its application: the method used must
+/// be the application's `tokenEndpointAuthMethod`.
 pub async fn authenticate_client(
     app: &App,
     env_id: &str,
@@ -210,18 +271,48 @@ pub async fn authenticate_client(
         .as_str()
         .unwrap_or("CLIENT_SECRET_BASIC");
     if method != creds.method {
-        return Err(invalid().into());
+        return Err(
+            OAuthError::new("invalid_client", method_mismatch(method, creds.method)).into(),
+        );
     }
-    if method != "NONE" {
-        let given = creds.secret.as_deref().unwrap_or_default();
-        if !applications::secret_matches(app, &client, given)? {
-            return Err(invalid().into());
+    match method {
+        "NONE" => {}
+        "CLIENT_SECRET_JWT" | "PRIVATE_KEY_JWT" => {
+            let assertion = creds.assertion.as_deref().unwrap_or_default();
+            client_jwt::authenticate(app, env_id, &client, assertion, creds.endpoint).await?;
+        }
+        _ => {
+            let given = creds.secret.as_deref().unwrap_or_default();
+            if !applications::secret_matches(app, &client, given)? {
+                return Err(invalid().into());
+            }
         }
     }
     if client.data["enabled"] != true {
         return Err(OAuthError::new("unauthorized_client", "The application is disabled.").into());
     }
     Ok(client)
+}
+
+/// Says how the application authenticates when the request used another method.
+fn method_mismatch(expected: &str, used: &str) -> String {
+    let how = |m: &str| match m {
+        "CLIENT_SECRET_BASIC" => "client_secret_basic (HTTP Basic with the client secret)",
+        "CLIENT_SECRET_POST" => "client_secret_post (client_secret in the form)",
+        "CLIENT_SECRET_JWT" => {
+            "client_secret_jwt (a client assertion signed HS256/HS384/HS512 with the client secret)"
+        }
+        "PRIVATE_KEY_JWT" => {
+            "private_key_jwt (a client assertion signed RS256/RS384/RS512 with a key of the application's jwks)"
+        }
+        "NONE" => "none (client_id only)",
+        _ => "an unsupported method",
+    };
+    format!(
+        "The application's tokenEndpointAuthMethod is {expected}: authenticate with {}; the request used {}.",
+        how(expected),
+        how(used)
+    )
 }
 
 /// `grant_type=client_credentials`. Workers get platform API tokens carrying their roles;

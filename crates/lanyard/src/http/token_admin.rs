@@ -46,7 +46,7 @@ pub async fn introspect(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let creds = tokens::client_credentials_of(authorization, &form)?;
+    let creds = tokens::client_credentials_of(authorization, &form)?.at("introspect");
     let caller = introspection::authenticate(&app, &env_id, &creds).await?;
     let token = param(&form, "token")
         .ok_or_else(|| OAuthError::new("invalid_request", "token is required."))?;
@@ -68,7 +68,7 @@ pub async fn revoke(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let creds = tokens::client_credentials_of(authorization, &form)?;
+    let creds = tokens::client_credentials_of(authorization, &form)?.at("revoke");
     let client = tokens::authenticate_client(&app, &env_id, &creds).await?;
     let token = param(&form, "token")
         .ok_or_else(|| OAuthError::new("invalid_request", "token is required."))?;

@@ -24,6 +24,8 @@ pub async fn authenticate(app: &App, env_id: &str, creds: &ClientCredentials) ->
                 .unwrap_or(&client.id)
                 .to_string(),
         }),
+        // A client assertion authenticates an application only; say why it failed.
+        Err(e) if creds.assertion.is_some() => Err(e),
         Err(_) => {
             // A custom resource authenticates with its id and its own secret.
             let invalid = || {

@@ -12,6 +12,7 @@ use crate::clock;
 use crate::engine::keys::SigningKey;
 use crate::engine::secrets::random_bytes;
 use crate::error::{ApiError, ApiResult};
+use crate::resources::resources;
 use crate::state::App;
 use crate::store::{Doc, json_path};
 
@@ -133,7 +134,8 @@ pub fn user_claims(user: &Doc, scopes: &[String]) -> Map<String, Value> {
     c
 }
 
-/// Claims from the application's custom attribute mappings (for the ID token or userinfo).
+/// Claims from the openid resource's attributes and the application's custom attribute
+/// mappings (for the ID token or userinfo).
 pub async fn mapped_claims(
     app: &App,
     client: &Doc,
@@ -141,16 +143,17 @@ pub async fn mapped_claims(
     for_id_token: bool,
 ) -> ApiResult<Map<String, Value>> {
     let mut out = Map::new();
-    let mappings = app
-        .store
-        .read()
-        .children(
-            crate::resources::applications::MAPPING_KIND,
-            &client.env_id,
-            &client.id,
-        )
-        .await?;
-    for m in mappings {
+    let mut reader = app.store.read();
+    // The openid resource's custom attributes first; the application's own mappings win.
+    let mut sources = Vec::new();
+    if let Some(openid) = reader.find_unique(&client.env_id, resources::KIND, "name", "openid").await? {
+        sources.extend(reader.children(resources::ATTRIBUTE_KIND, &client.env_id, &openid.id).await?);
+    }
+    sources.extend(reader.children(crate::resources::applications::MAPPING_KIND, &client.env_id, &client.id).await?);
+    for m in sources {
+        if m.data["type"] == "CORE" || m.data["mappingType"] == "CORE" {
+            continue;
+        }
         if m.data["mappingType"] == "CORE" {
             continue;
         }

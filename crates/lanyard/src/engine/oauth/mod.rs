@@ -2,6 +2,7 @@
 
 pub mod authorize;
 pub mod bearer;
+pub mod client_jwt;
 pub mod code_flow;
 pub mod grants;
 pub mod introspection;

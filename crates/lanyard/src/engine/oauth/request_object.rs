@@ -3,14 +3,11 @@
 //! RS256/384/512 with a key of the application's `jwks`; unsigned (`alg: none`) only when the
 //! application allows it. Claims take precedence over the query parameters.
 
-use aws_lc_rs::{hmac, signature};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
+use super::client_jwt::{self, JwtError};
 use crate::clock;
 use crate::error::{ApiError, ApiResult, Detail};
-use crate::resources::applications;
 use crate::state::App;
 use crate::store::Doc;
 
@@ -23,90 +20,24 @@ fn invalid(message: &str) -> ApiError {
 }
 
 /// Verifies a compact JWS (or unsigned JWT when allowed) from the client; returns its claims.
+/// The signature is checked by the verifier shared with client assertions
+/// ([`client_jwt::verify`]); the expiry rules here are the request object's.
 pub fn verify_client_jwt(
     app: &App,
     client: &Doc,
     token: &str,
     allow_unsigned: bool,
 ) -> ApiResult<Value> {
-    let parts: Vec<&str> = token.split('.').collect();
-    if parts.len() != 3 || token.len() > 64 * 1024 {
-        return Err(invalid("The request object is not a compact JWT."));
+    let mut algs: Vec<&str> = client_jwt::HMAC_ALGS.to_vec();
+    algs.extend_from_slice(client_jwt::RSA_ALGS);
+    if allow_unsigned {
+        algs.push("none");
     }
-    let decode = |s: &str| -> ApiResult<Value> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(s)
-            .map_err(|_| invalid("The request object is not valid base64url."))?;
-        serde_json::from_slice(&bytes).map_err(|_| invalid("The request object is not valid JSON."))
+    let claims = match client_jwt::verify(app, client, token, "request object", &algs) {
+        Ok(v) => v.claims,
+        Err(JwtError::Invalid(m)) => return Err(invalid(&m)),
+        Err(JwtError::Server(e)) => return Err(e),
     };
-    let header = decode(parts[0])?;
-    let claims = decode(parts[1])?;
-    if !claims.is_object() {
-        return Err(invalid(
-            "The request object's claims must be a JSON object.",
-        ));
-    }
-    let signing_input = format!("{}.{}", parts[0], parts[1]);
-    let sig = URL_SAFE_NO_PAD
-        .decode(parts[2])
-        .map_err(|_| invalid("The request object's signature is not valid base64url."))?;
-    let alg = header["alg"].as_str().unwrap_or_default();
-    let ok = match alg {
-        "none" => allow_unsigned && sig.is_empty(),
-        "HS256" | "HS384" | "HS512" => {
-            let secret = applications::secrets_of(app, client)?["secret"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            if secret.is_empty() {
-                return Err(invalid(
-                    "The application has no secret to verify an HMAC-signed request object.",
-                ));
-            }
-            let algo = match alg {
-                "HS256" => hmac::HMAC_SHA256,
-                "HS384" => hmac::HMAC_SHA384,
-                _ => hmac::HMAC_SHA512,
-            };
-            hmac::verify(
-                &hmac::Key::new(algo, secret.as_bytes()),
-                signing_input.as_bytes(),
-                &sig,
-            )
-            .is_ok()
-        }
-        "RS256" | "RS384" | "RS512" => {
-            let params = match alg {
-                "RS256" => &signature::RSA_PKCS1_2048_8192_SHA256,
-                "RS384" => &signature::RSA_PKCS1_2048_8192_SHA384,
-                _ => &signature::RSA_PKCS1_2048_8192_SHA512,
-            };
-            let jwks: Value = client.data["jwks"]
-                .as_str()
-                .and_then(|s| serde_json::from_str(s).ok())
-                .unwrap_or(Value::Null);
-            let kid = header["kid"].as_str();
-            jwks["keys"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|k| k["kty"] == "RSA" && (kid.is_none() || k["kid"].as_str() == kid))
-                .any(|k| {
-                    let n = k["n"].as_str().and_then(|s| URL_SAFE_NO_PAD.decode(s).ok());
-                    let e = k["e"].as_str().and_then(|s| URL_SAFE_NO_PAD.decode(s).ok());
-                    match (n, e) {
-                        (Some(n), Some(e)) => signature::RsaPublicKeyComponents { n: &n, e: &e }
-                            .verify(params, signing_input.as_bytes(), &sig)
-                            .is_ok(),
-                        _ => false,
-                    }
-                })
-        }
-        _ => false,
-    };
-    if !ok {
-        return Err(invalid("The request object's signature is not valid."));
-    }
     let now = clock::unix();
     if claims["exp"].as_i64().is_some_and(|e| e <= now) {
         return Err(invalid("The request object has expired."));
