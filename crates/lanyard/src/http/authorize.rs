@@ -14,19 +14,12 @@ use crate::engine::oauth::authorize::{self, AuthorizeError, AuthorizeRequest, Re
 use crate::engine::oauth::{code_flow, grants, issue::SignOn};
 use crate::engine::sessions::{self, Session};
 use crate::error::{ApiError, ApiResult};
-use crate::resources::{applications, environments, policies};
+use crate::resources::{applications, policies};
 use crate::state::{App, AppState};
 use crate::store::Doc;
 
 async fn env_doc(app: &App, env_id: &str) -> ApiResult<Doc> {
-    if uuid::Uuid::parse_str(env_id).is_err() {
-        return Err(ApiError::NotFound("The environment was not found.".into()));
-    }
-    app.store
-        .read()
-        .get(environments::KIND, env_id, env_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("The environment was not found.".into()))
+    super::oauth::known_env(app, env_id).await
 }
 
 pub(crate) fn remote_ip(headers: &HeaderMap) -> Option<String> {

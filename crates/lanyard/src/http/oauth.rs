@@ -13,18 +13,31 @@ use crate::error::{ApiError, ApiResult, OAuthError};
 use crate::resources::environments;
 use crate::state::{App, AppState};
 
-async fn known_env(app: &App, env_id: &str) -> ApiResult<()> {
-    if uuid::Uuid::parse_str(env_id).is_err()
-        || app
-            .store
-            .read()
-            .get(environments::KIND, env_id, env_id)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::NotFound("The environment was not found.".into()));
+/// The environment of an authentication API path, or 404.
+pub async fn known_env(app: &App, env_id: &str) -> ApiResult<crate::store::Doc> {
+    let missing = || ApiError::NotFound("The environment was not found.".into());
+    if uuid::Uuid::parse_str(env_id).is_err() {
+        return Err(missing());
     }
-    Ok(())
+    environments::cached(app, env_id).await?.ok_or_else(missing)
+}
+
+/// A client's form request to an authorization server endpoint: the form and the client's
+/// credentials, for authentication at `endpoint` (`token`, `introspect`, `revoke`).
+pub async fn client_form(
+    app: &App,
+    env_id: &str,
+    headers: &HeaderMap,
+    body: Body,
+    endpoint: &'static str,
+) -> ApiResult<(Vec<(String, String)>, tokens::ClientCredentials)> {
+    known_env(app, env_id).await?;
+    let form = read_form(headers, body).await?;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let creds = tokens::client_credentials_of(authorization, &form)?.at(endpoint);
+    Ok((form, creds))
 }
 
 /// Parses an `application/x-www-form-urlencoded` body; a repeated parameter is an error (RFC 6749 §3.2).
@@ -72,14 +85,9 @@ pub async fn token(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    known_env(&app, &env_id).await?;
-    let form = read_form(&headers, body).await?;
+    let (form, creds) = client_form(&app, &env_id, &headers, body, "token").await?;
     let grant_type = param(&form, "grant_type")
         .ok_or_else(|| OAuthError::new("invalid_request", "grant_type is required."))?;
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let creds = tokens::client_credentials_of(authorization, &form)?;
     let client = tokens::authenticate_client(&app, &env_id, &creds).await?;
     let body = match grant_type {
         "client_credentials" => {

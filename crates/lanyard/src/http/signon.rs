@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::authorize::{html_escape as esc, owned_flow, remote_ip};
 use super::extract::read_bytes;
-use crate::engine::flows::{self, Flow, FlowCtx, login};
+use crate::engine::flows::{self, Flow, FlowCtx, login, recovery};
 use crate::engine::secrets;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{App, AppState};
@@ -37,7 +37,13 @@ const ECHOED: &[&str] = &["username"];
 pub struct PageQuery {
     #[serde(rename = "flowId")]
     flow_id: Option<String>,
+    /// A page-only screen of the current status (`forgot`: the password recovery form).
+    view: Option<String>,
 }
+
+/// The page-only screen where the user asks for a recovery code (status
+/// `USERNAME_PASSWORD_REQUIRED`, action `password.forgot`).
+const VIEW_FORGOT: &str = "forgot";
 
 pub async fn page_get(
     State(app): State<AppState>,
@@ -52,7 +58,7 @@ pub async fn page_get(
             "Go back to the application and sign on again.",
         );
     };
-    show(&app, &env_id, &flow_id, &headers)
+    show(&app, &env_id, &flow_id, q.view.as_deref(), &headers)
         .await
         .unwrap_or_else(error_page)
 }
@@ -70,7 +76,13 @@ pub async fn page_post(
 }
 
 /// GET: the current state of the flow (or the resume URL once it is finished).
-async fn show(app: &App, env_id: &str, flow_id: &str, headers: &HeaderMap) -> ApiResult<Response> {
+async fn show(
+    app: &App,
+    env_id: &str,
+    flow_id: &str,
+    view: Option<&str>,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     // Showing the page keeps the flow alive (as reading it does) and makes sure it has a CSRF
     // token; a concurrent change (another tab) is simply read again.
     let mut attempt = 0;
@@ -81,7 +93,7 @@ async fn show(app: &App, env_id: &str, flow_id: &str, headers: &HeaderMap) -> Ap
         }
         ensure_csrf(&mut flow);
         match flows::save(app, &item, &flow).await {
-            Ok(()) => return page(app, &flow, StatusCode::OK, None, &[]).await,
+            Ok(()) => return page(app, &flow, view, StatusCode::OK, None, &[]).await,
             Err(ApiError::RequestFailed(..)) if attempt < 3 => attempt += 1,
             Err(e) => return Err(e),
         }
@@ -135,6 +147,8 @@ async fn submit(
         .filter(|(k, _)| ECHOED.contains(&k.as_str()))
         .cloned()
         .collect();
+    // A refused form is shown again on its own screen.
+    let view = (action == "password.forgot").then_some(VIEW_FORGOT);
 
     // A page-level check before the engine sees anything: the new password typed twice.
     if let (Some(new), Some(confirm)) = (field("newPassword"), field(FIELD_CONFIRM)) {
@@ -144,7 +158,15 @@ async fn submit(
                 targets: vec![FIELD_CONFIRM.into()],
                 ..Default::default()
             };
-            return page(app, &flow, StatusCode::BAD_REQUEST, Some(&shown), &echo).await;
+            return page(
+                app,
+                &flow,
+                view,
+                StatusCode::BAD_REQUEST,
+                Some(&shown),
+                &echo,
+            )
+            .await;
         }
     }
 
@@ -163,7 +185,17 @@ async fn submit(
         // Post/redirect/get: reloading the next page does not repeat the action.
         Ok(()) => Ok(see_other(&page_url(app, &flow))),
         Err(e) => match Shown::from_error(&e) {
-            Some(shown) => page(app, &flow, StatusCode::BAD_REQUEST, Some(&shown), &echo).await,
+            Some(shown) => {
+                page(
+                    app,
+                    &flow,
+                    view,
+                    StatusCode::BAD_REQUEST,
+                    Some(&shown),
+                    &echo,
+                )
+                .await
+            }
             None => Err(e),
         },
     }
@@ -358,6 +390,7 @@ const SCREENS: &[(&str, ScreenFn)] = &[
     (login::USERNAME_PASSWORD_REQUIRED, username_password),
     (login::MUST_CHANGE_PASSWORD, change_password),
     (login::PASSWORD_EXPIRED, change_password),
+    (recovery::RECOVERY_CODE_REQUIRED, recovery_code),
 ];
 
 fn username_password(v: &View) -> Screen {
@@ -382,7 +415,78 @@ fn username_password(v: &View) -> Screen {
     Screen {
         title: "Sign on".into(),
         lead: format!("Sign on to continue to {}.", v.app_name()),
-        body: v.form("usernamePassword.check", &fields, "Sign on") + &v.start_over("Start over"),
+        body: v.form("usernamePassword.check", &fields, "Sign on")
+            + &v.forgot_link()
+            + &v.start_over("Start over"),
+    }
+}
+
+/// Page-only: the username to send a recovery code for.
+fn forgot_password(v: &View) -> Screen {
+    let username = v.echoed("username").unwrap_or_default();
+    let fields = v.input("username", "Username", "text", "username", &username, true);
+    Screen {
+        title: "Reset your password".into(),
+        lead: "Enter your username. We will email you a code to reset your password.".into(),
+        body: v.form("password.forgot", &fields, "Send code")
+            + &format!(
+                "<div class=\"secondary\"><a class=\"link\" href=\"?flowId={}\">Back to sign on</a></div>",
+                esc(&v.flow.id)
+            ),
+    }
+}
+
+fn recovery_code(v: &View) -> Screen {
+    let fields = v.input(
+        "recoveryCode",
+        "Recovery code",
+        "text",
+        "one-time-code",
+        "",
+        true,
+    ) + &v.input(
+        "newPassword",
+        "New password",
+        "password",
+        "new-password",
+        "",
+        false,
+    ) + &v.input(
+        FIELD_CONFIRM,
+        "Confirm new password",
+        "password",
+        "new-password",
+        "",
+        false,
+    );
+    let resent = v.flow.scratch[recovery::SCRATCH_KEY]["sends"]
+        .as_i64()
+        .is_some_and(|n| n > 1);
+    let note = if resent {
+        "<p class=\"status\">A new code was sent. Only the newest code works.</p>"
+    } else {
+        ""
+    };
+    let resend = if v.allows("password.sendRecoveryCode") {
+        format!(
+            "<form class=\"aside\" method=\"post\" action=\"?flowId={}\">{}<button class=\"link\" type=\"submit\">Send a new code</button></form>",
+            esc(&v.flow.id),
+            v.hidden("password.sendRecoveryCode"),
+        )
+    } else {
+        String::new()
+    };
+    Screen {
+        title: "Enter your recovery code".into(),
+        lead: format!(
+            "If the username belongs to an account with an email address, we sent it a code. \
+             It is valid for {} minutes.",
+            recovery::CODE_SECONDS / 60
+        ),
+        body: note.to_string()
+            + &v.form("password.recover", &fields, "Reset password")
+            + &resend
+            + &v.start_over("Back to sign on"),
     }
 }
 
@@ -524,6 +628,20 @@ impl View<'_> {
         )
     }
 
+    /// A "Forgot password?" button (to the page-only recovery screen), when the flow offers
+    /// `password.forgot`.
+    fn forgot_link(&self) -> String {
+        if !self.allows("password.forgot") {
+            return String::new();
+        }
+        format!(
+            "<form class=\"aside\" method=\"get\"><input type=\"hidden\" name=\"{FIELD_FLOW}\" value=\"{}\">\
+             <input type=\"hidden\" name=\"view\" value=\"{VIEW_FORGOT}\">\
+             <button class=\"link\" type=\"submit\">Forgot password?</button></form>",
+            esc(&self.flow.id)
+        )
+    }
+
     /// A `session.reset` button, when the flow offers it.
     fn start_over(&self, label: &str) -> String {
         if !self.allows("session.reset") {
@@ -541,6 +659,7 @@ impl View<'_> {
 async fn page(
     app: &App,
     flow: &Flow,
+    view: Option<&str>,
     status: StatusCode,
     error: Option<&Shown>,
     echo: &[(String, String)],
@@ -558,11 +677,14 @@ async fn page(
         error,
         echo,
     };
-    let screen = SCREENS
-        .iter()
-        .find(|(s, _)| *s == flow.status)
-        .map(|(_, f)| *f)
-        .unwrap_or(unknown_status);
+    let screen = match view {
+        Some(VIEW_FORGOT) if v.allows("password.forgot") => forgot_password,
+        _ => SCREENS
+            .iter()
+            .find(|(s, _)| *s == flow.status)
+            .map(|(_, f)| *f)
+            .unwrap_or(unknown_status),
+    };
     let Screen { title, lead, body } = screen(&v);
     let app_name = v.app_name();
     let initial = app_name
@@ -767,6 +889,7 @@ button,.button{font:inherit;cursor:pointer}
 .primary:focus-visible,.link:focus-visible,.button:focus-visible{outline:none;box-shadow:0 0 0 4px var(--focus)}
 .link{padding:2px 4px;border:0;border-radius:6px;background:none;color:var(--accent);font-size:14px;text-decoration:underline;text-underline-offset:3px}
 .button{display:inline-block;padding:10px 16px;border-radius:10px;background:var(--accent);color:var(--accent-text);text-decoration:none;font-weight:600}
+.aside{margin-top:12px;text-align:center}
 .secondary{margin-top:22px;padding-top:16px;border-top:1px solid var(--border);text-align:center}
 .alert{margin:0 0 20px;padding:10px 14px;border:1px solid var(--danger);border-radius:10px;background:var(--danger-bg);color:var(--danger);font-size:14px;overflow-wrap:anywhere}
 .alert p{margin:0}

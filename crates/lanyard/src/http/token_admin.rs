@@ -8,31 +8,17 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value;
 
 use super::authorize::html_escape;
-use super::oauth::read_form;
+use super::oauth::{client_form, known_env};
 use crate::engine::keys::UnverifiedJwt;
 use crate::engine::oauth::introspection;
 use crate::engine::sessions;
 use crate::engine::tokens;
 use crate::error::{ApiError, ApiResult, OAuthError};
-use crate::resources::{applications, environments};
+use crate::resources::applications;
 use crate::state::AppState;
 
 fn param<'a>(form: &'a [(String, String)], k: &str) -> Option<&'a str> {
     form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
-}
-
-async fn known_env(app: &crate::state::App, env_id: &str) -> ApiResult<()> {
-    if uuid::Uuid::parse_str(env_id).is_err()
-        || app
-            .store
-            .read()
-            .get(environments::KIND, env_id, env_id)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::NotFound("The environment was not found.".into()));
-    }
-    Ok(())
 }
 
 pub async fn introspect(
@@ -41,12 +27,7 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    known_env(&app, &env_id).await?;
-    let form = read_form(&headers, body).await?;
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let creds = tokens::client_credentials_of(authorization, &form)?.at("introspect");
+    let (form, creds) = client_form(&app, &env_id, &headers, body, "introspect").await?;
     let caller = introspection::authenticate(&app, &env_id, &creds).await?;
     let token = param(&form, "token")
         .ok_or_else(|| OAuthError::new("invalid_request", "token is required."))?;
@@ -63,12 +44,7 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    known_env(&app, &env_id).await?;
-    let form = read_form(&headers, body).await?;
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let creds = tokens::client_credentials_of(authorization, &form)?.at("revoke");
+    let (form, creds) = client_form(&app, &env_id, &headers, body, "revoke").await?;
     let client = tokens::authenticate_client(&app, &env_id, &creds).await?;
     let token = param(&form, "token")
         .ok_or_else(|| OAuthError::new("invalid_request", "token is required."))?;

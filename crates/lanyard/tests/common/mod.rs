@@ -69,12 +69,21 @@ impl TestApp {
     /// Like `new`, with the public URL the app puts in links and redirects (for a test that
     /// serves the app on a real listener).
     pub async fn with_public_url(db: Option<String>, public_url: &str) -> TestApp {
+        Self::with_settings(db, public_url, |_| {}).await
+    }
+
+    /// Like `with_public_url`, with other settings changed by `tweak` (e.g. `smtp_url`).
+    pub async fn with_settings(
+        db: Option<String>,
+        public_url: &str,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let data_dir: PathBuf = dir.path().to_path_buf();
         let backend = if db.is_some() { "postgres" } else { "sqlite" };
         let database_url =
             db.unwrap_or_else(|| format!("sqlite://{}", data_dir.join("lanyard.db").display()));
-        let settings = Settings {
+        let mut settings = Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir,
             database_url,
@@ -92,6 +101,7 @@ impl TestApp {
             },
             ..Settings::default()
         };
+        tweak(&mut settings);
         let app = lanyard::server::build(settings).await.expect("app starts");
         let router = lanyard::http::router(app.clone());
         let creds: Value = serde_json::from_str(

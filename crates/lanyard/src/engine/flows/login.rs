@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::recovery::{self, RECOVERY_CODE_REQUIRED};
 use super::{ActionType, Flow, FlowCtx, Step, required_str};
 use crate::clock;
 use crate::engine::password_policy;
@@ -63,9 +64,16 @@ impl ActionType for Login {
         Ok(Step::Wait(USERNAME_PASSWORD_REQUIRED))
     }
 
-    fn actions(&self, flow: &Flow, _cfg: &Value) -> Vec<&'static str> {
+    fn actions(&self, flow: &Flow, cfg: &Value) -> Vec<&'static str> {
+        let can_recover = recovery::enabled(cfg);
         match flow.status.as_str() {
+            USERNAME_PASSWORD_REQUIRED if can_recover => {
+                vec!["usernamePassword.check", "password.forgot"]
+            }
             USERNAME_PASSWORD_REQUIRED => vec!["usernamePassword.check"],
+            RECOVERY_CODE_REQUIRED if can_recover => {
+                vec!["password.recover", "password.sendRecoveryCode"]
+            }
             MUST_CHANGE_PASSWORD | PASSWORD_EXPIRED => vec!["password.reset"],
             _ => vec![],
         }
@@ -75,7 +83,7 @@ impl ActionType for Login {
         &self,
         ctx: &FlowCtx<'_>,
         flow: &mut Flow,
-        _cfg: &Value,
+        cfg: &Value,
         action: &str,
         body: &Value,
     ) -> ApiResult<Step> {
@@ -110,6 +118,17 @@ impl ActionType for Login {
                 result?;
                 Ok(Step::Next)
             }
+            // The engine offers these only with `recovery.enabled`; checked again all the same.
+            "password.forgot" | "password.sendRecoveryCode" | "password.recover"
+                if !recovery::enabled(cfg) =>
+            {
+                Err(ApiError::InvalidRequest(
+                    "Password recovery is not enabled for this sign-on.".into(),
+                ))
+            }
+            "password.forgot" => recovery::forgot(ctx, flow, body).await,
+            "password.sendRecoveryCode" => recovery::resend(ctx, flow).await,
+            "password.recover" => recovery::recover(ctx, flow, body).await,
             _ => Err(ApiError::InvalidRequest(format!(
                 "The action '{action}' is not supported here."
             ))),

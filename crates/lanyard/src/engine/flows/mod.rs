@@ -5,6 +5,7 @@
 //! the same flows.
 
 pub mod login;
+pub mod recovery;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};

@@ -146,10 +146,25 @@ pub async fn mapped_claims(
     let mut reader = app.store.read();
     // The openid resource's custom attributes first; the application's own mappings win.
     let mut sources = Vec::new();
-    if let Some(openid) = reader.find_unique(&client.env_id, resources::KIND, "name", "openid").await? {
-        sources.extend(reader.children(resources::ATTRIBUTE_KIND, &client.env_id, &openid.id).await?);
+    if let Some(openid) = reader
+        .find_unique(&client.env_id, resources::KIND, "name", "openid")
+        .await?
+    {
+        sources.extend(
+            reader
+                .children(resources::ATTRIBUTE_KIND, &client.env_id, &openid.id)
+                .await?,
+        );
     }
-    sources.extend(reader.children(crate::resources::applications::MAPPING_KIND, &client.env_id, &client.id).await?);
+    sources.extend(
+        reader
+            .children(
+                crate::resources::applications::MAPPING_KIND,
+                &client.env_id,
+                &client.id,
+            )
+            .await?,
+    );
     for m in sources {
         if m.data["type"] == "CORE" || m.data["mappingType"] == "CORE" {
             continue;
