@@ -9,6 +9,13 @@
 //!   client authentication (the admin worker from `admin-credentials.json`).
 //! - `user-read`: `GET /v1/environments/{env}/users/{id}` with a bearer token; the tool first
 //!   creates a sandbox environment and a user through the API (and deletes them afterwards).
+//! - `signin`: a whole redirectless sign-in per iteration (authorize with `pi.flow`, the
+//!   `usernamePassword.check` action, resume, the code for tokens) for many users; see
+//!   `signin.rs`. Throughput and latency are per sign-in.
+//! - `hash`: no server; times argon2id hashes at Lanyard's parameters on one thread, the
+//!   physical limit of sign-ins per core.
+
+mod signin;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +38,11 @@ enum Scenario {
     Token,
     /// GET one user with a bearer token
     UserRead,
+    /// a whole sign-in: authorize (pi.flow), usernamePassword.check, resume, code → tokens
+    #[value(name = "signin")]
+    SignIn,
+    /// no server: argon2id hashes per second on one thread
+    Hash,
 }
 
 #[derive(Parser, Debug)]
@@ -43,9 +55,10 @@ struct Args {
     /// The scenario to run.
     #[arg(long, value_enum)]
     scenario: Scenario,
-    /// Lanyard's admin-credentials.json (environmentId, clientId, clientSecret, tokenEndpoint, apiPath).
-    #[arg(long)]
-    credentials: std::path::PathBuf,
+    /// Lanyard's admin-credentials.json (environmentId, clientId, clientSecret, tokenEndpoint,
+    /// apiPath, authPath); required except for `hash`.
+    #[arg(long, required_if_eq_any = [("scenario", "token"), ("scenario", "user-read"), ("scenario", "signin")])]
+    credentials: Option<std::path::PathBuf>,
     /// Where to connect, e.g. http://127.0.0.1:8080 [default: the host in tokenEndpoint].
     #[arg(long)]
     base_url: Option<String>,
@@ -67,13 +80,41 @@ struct Args {
     /// Also print the result as one JSON line (prefixed `RESULT `).
     #[arg(long)]
     json: bool,
-    /// Keep the environment the user-read scenario creates.
+    /// Keep the environment the user-read and signin scenarios create.
     #[arg(long)]
     keep: bool,
+    /// signin: users to create (one iteration signs in the next one in turn).
+    #[arg(long, default_value_t = 200)]
+    users: usize,
+    /// signin: every user's password.
+    #[arg(long, default_value = "Gr33n-Lanyard-Walrus!42")]
+    password: String,
+    /// hash: hashes to time (after one warm-up hash).
+    #[arg(long, default_value_t = 20)]
+    hashes: u32,
+    /// hash: argon2id memory cost in KiB (Lanyard's default).
+    #[arg(long, default_value_t = 19456)]
+    argon2_memory_kib: u32,
+    /// hash: argon2id iterations (Lanyard's default).
+    #[arg(long, default_value_t = 2)]
+    argon2_iterations: u32,
+    /// hash: argon2id parallelism (Lanyard's default).
+    #[arg(long, default_value_t = 1)]
+    argon2_parallelism: u32,
+    /// The server's process id (same machine): report its VmRSS / VmHWM from /proc/PID/status
+    /// after setup, at the --rss-at counts and at the end.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Completed iterations (warm-up included) after which to read the server's memory, e.g. 2000,10000.
+    #[arg(long, value_delimiter = ',')]
+    rss_at: Vec<u64>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.scenario == Scenario::Hash {
+        return run_hash(&args);
+    }
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -124,11 +165,20 @@ impl Conn {
     }
 
     async fn send(&mut self, req: Request<Full<Bytes>>) -> anyhow::Result<(u16, Bytes)> {
+        let (status, _, body) = self.send_full(req).await?;
+        Ok((status, body))
+    }
+
+    async fn send_full(
+        &mut self,
+        req: Request<Full<Bytes>>,
+    ) -> anyhow::Result<(u16, header::HeaderMap, Bytes)> {
         self.sender.ready().await?;
         let resp = self.sender.send_request(req).await?;
         let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await?.to_bytes();
-        Ok((status, body))
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok((status, parts.headers, body))
     }
 }
 
@@ -195,19 +245,28 @@ fn token_call(token_path: &str, client_id: &str, secret: &str) -> Call {
     }
 }
 
+/// What one iteration does.
+enum Work {
+    /// One request.
+    Call(Call),
+    /// A whole sign-in (four requests).
+    SignIn(signin::SignIn),
+}
+
 struct Setup {
-    call: Call,
+    work: Work,
     /// What to delete afterwards (path, token).
     cleanup: Option<(String, String)>,
     describe: String,
 }
 
 async fn setup(args: &Args, t: &Target, creds: &Value) -> anyhow::Result<Setup> {
+    let file = args.credentials.as_deref().unwrap_or(std::path::Path::new("?"));
     let s = |k: &str| -> anyhow::Result<String> {
         creds[k]
             .as_str()
             .map(str::to_string)
-            .ok_or_else(|| anyhow!("{k} missing in {}", args.credentials.display()))
+            .ok_or_else(|| anyhow!("{k} missing in {}", file.display()))
     };
     let (_, token_path) = split_url(&s("tokenEndpoint")?)?;
     let (_, api_prefix) = split_url(&s("apiPath")?)?;
@@ -222,8 +281,40 @@ async fn setup(args: &Args, t: &Target, creds: &Value) -> anyhow::Result<Setup> 
         );
     }
     match args.scenario {
+        Scenario::Hash => unreachable!("no setup for hash"),
+        Scenario::SignIn => {
+            let v: Value = serde_json::from_slice(&body)?;
+            let token = v["access_token"]
+                .as_str()
+                .ok_or_else(|| anyhow!("no access_token"))?
+                .to_string();
+            let auth = creds["authPath"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("http://{}", t.host));
+            let (_, auth_prefix) = split_url(&auth)?;
+            let (si, env_path) = signin::setup(
+                &mut conn,
+                t,
+                &api_prefix,
+                auth_prefix.trim_end_matches('/'),
+                &token,
+                args.users.max(1),
+                &args.password,
+                4,
+            )
+            .await?;
+            Ok(Setup {
+                work: Work::SignIn(si),
+                cleanup: (!args.keep).then_some((env_path, token)),
+                describe: format!(
+                    "authorize (pi.flow) + usernamePassword.check + resume + authorization_code token, {} users",
+                    args.users.max(1)
+                ),
+            })
+        }
         Scenario::Token => Ok(Setup {
-            call: tc,
+            work: Work::Call(tc),
             cleanup: None,
             describe: format!("POST {token_path} (client_credentials, HTTP Basic)"),
         }),
@@ -273,12 +364,12 @@ async fn setup(args: &Args, t: &Target, creds: &Value) -> anyhow::Result<Setup> 
                 bail!("reading the user: {st}");
             }
             Ok(Setup {
-                call: Call {
+                work: Work::Call(Call {
                     method: Method::GET,
                     path: user_path.clone(),
                     headers: vec![(header::AUTHORIZATION, format!("Bearer {token}"))],
                     body: Bytes::new(),
-                },
+                }),
                 cleanup: (!args.keep).then_some((env_path, token)),
                 describe: format!("GET {user_path} (bearer)"),
             })
@@ -293,13 +384,52 @@ struct WorkerResult {
     last_done: Option<Instant>,
 }
 
+/// Memory readings of the server at iteration counts.
+struct Memory {
+    pid: Option<u32>,
+    at: Vec<u64>,
+    completed: AtomicU64,
+    readings: std::sync::Mutex<Vec<(String, Option<(u64, u64)>)>>,
+}
+
+impl Memory {
+    fn read(&self, label: String) {
+        if let Some(pid) = self.pid {
+            let r = proc_memory(pid);
+            self.readings.lock().unwrap().push((label, r));
+        }
+    }
+
+    fn completed_one(&self) {
+        let n = self.completed.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.at.contains(&n) {
+            self.read(format!("after {n} iterations"));
+        }
+    }
+}
+
+/// (VmRSS, VmHWM) in KiB from /proc/PID/status.
+fn proc_memory(pid: u32) -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        s.lines()
+            .find(|l| l.starts_with(name))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
 async fn worker(
     t: Target,
-    call: Arc<Call>,
+    work: Arc<Work>,
     measure_from: Instant,
     stop_at: Instant,
     budget: Option<u64>,
     issued: Arc<AtomicU64>,
+    memory: Arc<Memory>,
 ) -> WorkerResult {
     let mut res = WorkerResult::default();
     let mut conn: Option<Conn> = None;
@@ -327,15 +457,30 @@ async fn worker(
                 }
             }
         }
-        let outcome = conn.as_mut().unwrap().send(call.build(&t.host)).await;
-        let done = Instant::now();
-        let ok = match outcome {
-            Ok((status, _)) => (200..300).contains(&status),
-            Err(_) => {
-                conn = None;
-                false
-            }
+        let c = conn.as_mut().unwrap();
+        let ok = match &*work {
+            Work::Call(call) => match c.send(call.build(&t.host)).await {
+                Ok((status, _)) => (200..300).contains(&status),
+                Err(_) => {
+                    conn = None;
+                    false
+                }
+            },
+            Work::SignIn(si) => match si.iterate(c, &t).await {
+                Ok(()) => true,
+                Err(f) => {
+                    if measured {
+                        si.record(&f);
+                    }
+                    if f.broken {
+                        conn = None;
+                    }
+                    false
+                }
+            },
         };
+        let done = Instant::now();
+        memory.completed_one();
         if measured {
             if ok {
                 let us = done.duration_since(start).as_micros().min(u32::MAX as u128) as u32;
@@ -357,10 +502,37 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
+fn run_hash(args: &Args) -> anyhow::Result<()> {
+    let (m, t, p) = (
+        args.argon2_memory_kib,
+        args.argon2_iterations,
+        args.argon2_parallelism,
+    );
+    let (rate, cpu_rate) = signin::hash_rate(args.hashes, m, t, p)?;
+    println!("scenario     hash: argon2id m={m} KiB, t={t}, p={p}, one thread, {} hashes", args.hashes);
+    println!(
+        "throughput   {rate:.1} hashes/s wall-clock ({:.1} ms per hash), {cpu_rate:.1} per CPU-second",
+        1000.0 / rate
+    );
+    if args.json {
+        println!(
+            "RESULT {}",
+            json!({
+                "scenario": "hash", "hashes": args.hashes, "memory_kib": m, "iterations": t,
+                "parallelism": p, "rps": rate, "cpu_rps": cpu_rate, "ms_per_hash": 1000.0 / rate,
+            })
+        );
+    }
+    Ok(())
+}
+
 async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
+    let path = args
+        .credentials
+        .clone()
+        .ok_or_else(|| anyhow!("--credentials is required"))?;
     let creds: Value = serde_json::from_str(
-        &std::fs::read_to_string(&args.credentials)
-            .with_context(|| format!("reading {}", args.credentials.display()))?,
+        &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
     )?;
     let token_endpoint = creds["tokenEndpoint"]
         .as_str()
@@ -375,9 +547,16 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
         host: public_authority,
     };
     let setup = setup(&args, &target, &creds).await?;
+    let memory = Arc::new(Memory {
+        pid: args.server_pid,
+        at: args.rss_at.clone(),
+        completed: AtomicU64::new(0),
+        readings: Default::default(),
+    });
+    memory.read("after setup".into());
 
     let issued = Arc::new(AtomicU64::new(0));
-    let call = Arc::new(setup.call);
+    let work = Arc::new(setup.work);
     let begin = Instant::now();
     let measure_from = begin + Duration::from_secs_f64(args.warmup);
     let stop_at = measure_from + Duration::from_secs_f64(args.duration);
@@ -385,11 +564,12 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
     for _ in 0..args.concurrency.max(1) {
         handles.push(tokio::spawn(worker(
             target.clone(),
-            call.clone(),
+            work.clone(),
             measure_from,
             stop_at,
             args.requests,
             issued.clone(),
+            memory.clone(),
         )));
     }
     let mut lat = Vec::new();
@@ -413,18 +593,51 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
         percentile(&lat, 0.99),
         lat.last().map(|v| *v as f64 / 1000.0).unwrap_or(0.0),
     );
-    let name = match args.scenario {
-        Scenario::Token => "token",
-        Scenario::UserRead => "user-read",
+    memory.read(format!(
+        "at the end ({} iterations)",
+        memory.completed.load(Ordering::Relaxed)
+    ));
+    let (name, unit) = match args.scenario {
+        Scenario::Token => ("token", "requests"),
+        Scenario::UserRead => ("user-read", "requests"),
+        Scenario::SignIn => ("signin", "sign-ins"),
+        Scenario::Hash => unreachable!(),
     };
     println!("scenario     {name}: {}", setup.describe);
     println!(
         "load         {} connections, {} client threads, {:.1} s warm-up, {:.2} s measured",
         args.concurrency, threads, args.warmup, elapsed
     );
-    println!("requests     {ok} ok, {errors} errors");
-    println!("throughput   {rps:.0} requests/s");
+    println!("{unit:<12} {ok} ok, {errors} errors");
+    println!("throughput   {rps:.1} {unit}/s");
     println!("latency ms   p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  max {max:.2}");
+    let mut step_errors = json!({});
+    if let Work::SignIn(si) = &*work {
+        for (i, step) in signin::STEPS.iter().enumerate() {
+            let n = si.step_errors[i].load(Ordering::Relaxed);
+            step_errors[*step] = json!(n);
+            if n > 0 {
+                println!("errors at    {step}: {n}");
+            }
+        }
+        for s in si.samples.lock().unwrap().iter() {
+            println!("  e.g.       {s}");
+        }
+    }
+    let mut mem = Vec::new();
+    for (label, r) in memory.readings.lock().unwrap().iter() {
+        match r {
+            Some((rss, hwm)) => {
+                println!(
+                    "server mem   {label}: VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+                    *rss as f64 / 1024.0,
+                    *hwm as f64 / 1024.0
+                );
+                mem.push(json!({ "at": label, "vmrss_kib": rss, "vmhwm_kib": hwm }));
+            }
+            None => println!("server mem   {label}: (not readable)"),
+        }
+    }
     if args.json {
         println!(
             "RESULT {}",
@@ -432,6 +645,7 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
                 "scenario": name, "concurrency": args.concurrency, "threads": threads,
                 "seconds": elapsed, "ok": ok, "errors": errors, "rps": rps,
                 "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": max,
+                "step_errors": step_errors, "memory": mem,
             })
         );
     }

@@ -43,11 +43,11 @@ async fn ensure(app: &App) -> ApiResult<()> {
                 .setting(environments::ADMIN_ENV_SETTING)
                 .await?
                 .unwrap_or_default();
-            if let Some(mut doc) = tx.get(applications::KIND, &env_id, id).await? {
-                if !applications::secret_matches(app, &doc, secret)? {
-                    doc.secrets = Some(app.master.encrypt_json(&json!({ "secret": secret })));
-                    tx.update_data(&mut doc).await?;
-                }
+            if let Some(mut doc) = tx.get(applications::KIND, &env_id, id).await?
+                && !applications::secret_matches(app, &doc, secret)?
+            {
+                doc.secrets = Some(app.master.encrypt_json(&json!({ "secret": secret })));
+                tx.update_data(&mut doc).await?;
             }
         }
         return tx.commit().await;

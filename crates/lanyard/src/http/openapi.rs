@@ -121,16 +121,20 @@ pub fn document(public_url: &str) -> Value {
                 op(format!("Delete a {}", spec.kind), "204", None),
             );
         }
-        paths
+        if let Some(o) = paths
             .entry(coll)
             .or_insert_with(|| json!({}))
             .as_object_mut()
-            .map(|o| o.extend(c));
-        paths
+        {
+            o.extend(c)
+        }
+        if let Some(o) = paths
             .entry(item)
             .or_insert_with(|| json!({}))
             .as_object_mut()
-            .map(|o| o.extend(i));
+        {
+            o.extend(i)
+        }
     }
     for (path, method, summary, ok) in super::EXTRA_ROUTES {
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));

@@ -151,23 +151,23 @@ async fn submit(
     let view = (action == "password.forgot").then_some(VIEW_FORGOT);
 
     // A page-level check before the engine sees anything: the new password typed twice.
-    if let (Some(new), Some(confirm)) = (field("newPassword"), field(FIELD_CONFIRM)) {
-        if !secrets::secret_eq(new, confirm) {
-            let shown = Shown {
-                messages: vec!["The new passwords do not match.".into()],
-                targets: vec![FIELD_CONFIRM.into()],
-                ..Default::default()
-            };
-            return page(
-                app,
-                &flow,
-                view,
-                StatusCode::BAD_REQUEST,
-                Some(&shown),
-                &echo,
-            )
-            .await;
-        }
+    if let (Some(new), Some(confirm)) = (field("newPassword"), field(FIELD_CONFIRM))
+        && !secrets::secret_eq(new, confirm)
+    {
+        let shown = Shown {
+            messages: vec!["The new passwords do not match.".into()],
+            targets: vec![FIELD_CONFIRM.into()],
+            ..Default::default()
+        };
+        return page(
+            app,
+            &flow,
+            view,
+            StatusCode::BAD_REQUEST,
+            Some(&shown),
+            &echo,
+        )
+        .await;
     }
 
     let ctx = FlowCtx {

@@ -111,12 +111,12 @@ pub async fn signoff(
         .await?
         .filter(|c| c.data["enabled"] == true)
         .ok_or_else(bad)?;
-        if let (Some(s), Some(sub)) = (&session, claims["sub"].as_str()) {
-            if s.user_id.as_deref().is_some_and(|u| u != sub) {
-                return Err(ApiError::InvalidRequest(
-                    "The id_token_hint is for another user than the session's.".into(),
-                ));
-            }
+        if let (Some(s), Some(sub)) = (&session, claims["sub"].as_str())
+            && s.user_id.as_deref().is_some_and(|u| u != sub)
+        {
+            return Err(ApiError::InvalidRequest(
+                "The id_token_hint is for another user than the session's.".into(),
+            ));
         }
         hinted_app = Some(client);
     }

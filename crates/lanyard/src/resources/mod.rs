@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod policies;
 pub mod populations;
 pub mod priority;
+#[allow(clippy::module_inception)] // PingOne calls them resources too
 pub mod resources;
 pub mod roles;
 pub mod users;

@@ -278,18 +278,16 @@ impl Resource for Actions {
             .data
             .pointer("/registration/population/id")
             .and_then(Value::as_str)
-        {
-            if ctx
+            && ctx
                 .tx
                 .get(super::populations::KIND, &doc.env_id, pop)
                 .await?
                 .is_none()
-            {
-                return Err(ApiError::one(Detail::invalid(
-                    "registration.population.id",
-                    "The population does not exist.",
-                )));
-            }
+        {
+            return Err(ApiError::one(Detail::invalid(
+                "registration.population.id",
+                "The population does not exist.",
+            )));
         }
         if let Some(cond) = doc.data.get("condition") {
             check_condition(cond, "condition")?;

@@ -411,13 +411,14 @@ impl Resource for Scopes {
                 }
             }
         }
-        if let Some(attrs) = doc.data["schemaAttributes"].as_array() {
-            if attrs.len() > 1 && attrs.iter().any(|a| a == "*") {
-                return Err(ApiError::one(Detail::invalid(
-                    "schemaAttributes",
-                    "'*' must be the only schema attribute.",
-                )));
-            }
+        if let Some(attrs) = doc.data["schemaAttributes"].as_array()
+            && attrs.len() > 1
+            && attrs.iter().any(|a| a == "*")
+        {
+            return Err(ApiError::one(Detail::invalid(
+                "schemaAttributes",
+                "'*' must be the only schema attribute.",
+            )));
         }
         Ok(())
     }

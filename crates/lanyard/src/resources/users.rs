@@ -332,24 +332,23 @@ impl Resource for PasswordPolicies {
         existing: Option<&Doc>,
     ) -> ApiResult<()> {
         let len = &doc.data["length"];
-        if let (Some(min), Some(max)) = (len["min"].as_i64(), len["max"].as_i64()) {
-            if min > max {
-                return Err(ApiError::one(Detail::invalid(
-                    "length.min",
-                    "length.min must not exceed length.max.",
-                )));
-            }
+        if let (Some(min), Some(max)) = (len["min"].as_i64(), len["max"].as_i64())
+            && min > max
+        {
+            return Err(ApiError::one(Detail::invalid(
+                "length.min",
+                "length.min must not exceed length.max.",
+            )));
         }
         if let (Some(min), Some(max)) = (
             doc.data["minAgeDays"].as_i64(),
             doc.data["maxAgeDays"].as_i64(),
-        ) {
-            if min >= max {
-                return Err(ApiError::one(Detail::invalid(
-                    "minAgeDays",
-                    "minAgeDays must be less than maxAgeDays.",
-                )));
-            }
+        ) && min >= max
+        {
+            return Err(ApiError::one(Detail::invalid(
+                "minAgeDays",
+                "minAgeDays must be less than maxAgeDays.",
+            )));
         }
         let was_default = existing.is_some_and(|e| e.data["default"] == true);
         if was_default && doc.data["default"] != true {

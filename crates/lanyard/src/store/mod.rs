@@ -276,7 +276,7 @@ impl<'a> Reader<'a> {
 
 impl Tx {
     fn exec(&mut self) -> &mut sqlx::AnyConnection {
-        &mut *self.tx
+        &mut self.tx
     }
     reads!();
 

@@ -24,10 +24,10 @@ pub const ADMIN_CLIENT_SECRET: &str = "lanyard-test-admin-secret";
 /// The databases every store/API test runs on.
 pub fn backends() -> Vec<Option<String>> {
     let mut v = vec![None];
-    if let Ok(url) = std::env::var("LANYARD_TEST_DATABASE_URL") {
-        if !url.is_empty() {
-            v.push(Some(url));
-        }
+    if let Ok(url) = std::env::var("LANYARD_TEST_DATABASE_URL")
+        && !url.is_empty()
+    {
+        v.push(Some(url));
     }
     v
 }

@@ -354,20 +354,19 @@ pub async fn render(app: &App, flow: &Flow, expires_at: i64) -> ApiResult<Value>
         "application".into(),
         json!({ "name": flow.application.name }),
     );
-    if let Some(uid) = &flow.user_id {
-        if let Some(u) = app
+    if let Some(uid) = &flow.user_id
+        && let Some(u) = app
             .store
             .read()
             .get(crate::resources::users::KIND, &flow.env_id, uid)
             .await?
-        {
-            let mut user = json!({ "id": u.id, "username": u.data["username"] });
-            if u.data["name"].is_object() {
-                user["name"] =
-                    json!({ "given": u.data["name"]["given"], "family": u.data["name"]["family"] });
-            }
-            embedded.insert("user".into(), user);
+    {
+        let mut user = json!({ "id": u.id, "username": u.data["username"] });
+        if u.data["name"].is_object() {
+            user["name"] =
+                json!({ "given": u.data["name"]["given"], "family": u.data["name"]["family"] });
         }
+        embedded.insert("user".into(), user);
     }
     if let Some(extra) = flow.scratch.get("embedded").and_then(Value::as_object) {
         for (k, v) in extra {

@@ -30,10 +30,10 @@ pub async fn verify(app: &App, env_id: &str, token: &str) -> ApiResult<Option<Va
     if claims["exp"].as_i64().is_none_or(|e| e <= clock::unix()) {
         return Ok(None);
     }
-    if let Some(jti) = claims["jti"].as_str() {
-        if issue::is_revoked(app, jti).await? {
-            return Ok(None);
-        }
+    if let Some(jti) = claims["jti"].as_str()
+        && issue::is_revoked(app, jti).await?
+    {
+        return Ok(None);
     }
     Ok(Some(claims))
 }

@@ -141,10 +141,10 @@ pub async fn introspect(app: &App, env_id: &str, caller: &Caller, token: &str) -
 /// Revokes a token of the calling client; unknown tokens are not an error (RFC 7009 §2.2).
 pub async fn revoke(app: &App, env_id: &str, client_id: &str, token: &str) -> ApiResult<()> {
     if let Some(claims) = bearer::verify(app, env_id, token).await? {
-        if claims["client_id"].as_str() == Some(client_id) {
-            if let (Some(jti), Some(exp)) = (claims["jti"].as_str(), claims["exp"].as_i64()) {
-                issue::revoke_jti(app, env_id, jti, exp).await?;
-            }
+        if claims["client_id"].as_str() == Some(client_id)
+            && let (Some(jti), Some(exp)) = (claims["jti"].as_str(), claims["exp"].as_i64())
+        {
+            issue::revoke_jti(app, env_id, jti, exp).await?;
         }
         return Ok(());
     }

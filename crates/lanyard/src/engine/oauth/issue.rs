@@ -176,10 +176,10 @@ pub async fn mapped_claims(
         if m.data[flag] == false {
             continue;
         }
-        if let (Some(name), Some(expr)) = (m.data["name"].as_str(), m.data["value"].as_str()) {
-            if let Some(v) = evaluate(expr, user) {
-                out.insert(name.into(), v);
-            }
+        if let (Some(name), Some(expr)) = (m.data["name"].as_str(), m.data["value"].as_str())
+            && let Some(v) = evaluate(expr, user)
+        {
+            out.insert(name.into(), v);
         }
     }
     Ok(out)
@@ -225,6 +225,7 @@ pub struct IdTokenInput<'a> {
     pub code: Option<&'a str>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn id_token(
     app: &App,
     key: &SigningKey,

@@ -71,10 +71,10 @@ pub fn merge(
         && client.data["requireSignedRequestObject"] != true;
     let claims = verify_client_jwt(app, client, &token, allow_unsigned)?;
     let client_id = client.data["clientId"].as_str().unwrap_or(&client.id);
-    if let Some(iss) = claims["iss"].as_str() {
-        if iss != client_id {
-            return Err(invalid("The request object's iss must be the client_id."));
-        }
+    if let Some(iss) = claims["iss"].as_str()
+        && iss != client_id
+    {
+        return Err(invalid("The request object's iss must be the client_id."));
     }
     if let Some(aud) = claims.get("aud") {
         let issuer = app.issuer(&client.env_id);
@@ -89,12 +89,12 @@ pub fn merge(
     }
     for k in ["client_id", "response_type"] {
         let q = params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        if let (Some(c), Some(q)) = (claims[k].as_str(), q) {
-            if c != q {
-                return Err(invalid(&format!(
-                    "{k} in the request object differs from the query."
-                )));
-            }
+        if let (Some(c), Some(q)) = (claims[k].as_str(), q)
+            && c != q
+        {
+            return Err(invalid(&format!(
+                "{k} in the request object differs from the query."
+            )));
         }
     }
     let mut out: Vec<(String, String)> =

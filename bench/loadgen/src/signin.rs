@@ -1,0 +1,433 @@
+//! The `signin` scenario: a full redirectless (`response_mode=pi.flow`) sign-in per iteration,
+//! and the `hash` baseline: single-threaded argon2id hashes at Lanyard's parameters.
+//!
+//! Setup (management API, admin worker token): a new environment, a `WEB_APP` OIDC application
+//! (authorization code, `CLIENT_SECRET_BASIC`), a grant of the `openid` resource's `profile`
+//! scope, the application's secret, and N users with a password. One iteration, with a fresh
+//! cookie jar (a new browser each time) for the next user in turn:
+//!
+//! 1. `GET /{env}/as/authorize?...&response_mode=pi.flow` → the flow (and the `ST` cookie);
+//! 2. `POST /{env}/flows/{flowId}` `usernamePassword.check` → `COMPLETED`;
+//! 3. `GET /{env}/as/resume?flowId=` → `authorizeResponse.code`;
+//! 4. `POST /{env}/as/token` `grant_type=authorization_code` (HTTP Basic) → the tokens.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, anyhow, bail};
+use base64::Engine;
+use bytes::Bytes;
+use hyper::header::{self, HeaderMap};
+use hyper::{Method, Request};
+use http_body_util::Full;
+use serde_json::{Value, json};
+
+use crate::{Conn, Target, call_json};
+
+pub const REDIRECT_URI: &str = "https://app.example.com/cb";
+const REDIRECT_URI_ENC: &str = "https%3A%2F%2Fapp.example.com%2Fcb";
+pub const STEPS: [&str; 4] = ["authorize", "flow usernamePassword.check", "resume", "token"];
+
+pub struct SignIn {
+    /// `/{envId}` (behind the public URL's path, if any).
+    env_prefix: String,
+    client_id: String,
+    basic: String,
+    users: Vec<String>,
+    password: String,
+    next: AtomicUsize,
+    /// Failed iterations by the step that failed.
+    pub step_errors: [AtomicU64; 4],
+    /// The first few failures, for the report.
+    pub samples: Mutex<Vec<String>>,
+}
+
+/// Why an iteration failed.
+pub struct Failure {
+    pub step: usize,
+    pub message: String,
+    /// The connection is unusable (transport error): open a new one.
+    pub broken: bool,
+}
+
+/// A cookie jar for one iteration: name → value, from `Set-Cookie`.
+#[derive(Default)]
+struct Jar(Vec<(String, String)>);
+
+impl Jar {
+    fn store(&mut self, headers: &HeaderMap) {
+        for v in headers.get_all(header::SET_COOKIE) {
+            let Ok(v) = v.to_str() else { continue };
+            let pair = v.split(';').next().unwrap_or_default().trim();
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let expired = v
+                .split(';')
+                .any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
+            self.0.retain(|(n, _)| n != name);
+            if !expired && !value.is_empty() {
+                self.0.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+
+    fn header(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| {
+            self.0
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, _)| n == name)
+    }
+}
+
+impl SignIn {
+    fn request(
+        &self,
+        t: &Target,
+        method: Method,
+        path: &str,
+        jar: Option<&Jar>,
+        headers: &[(header::HeaderName, &str)],
+        body: Bytes,
+    ) -> Request<Full<Bytes>> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, t.host.as_str());
+        if let Some(c) = jar.and_then(Jar::header) {
+            b = b.header(header::COOKIE, c);
+        }
+        for (k, v) in headers {
+            b = b.header(k, *v);
+        }
+        b.body(Full::new(body)).expect("valid request")
+    }
+
+    /// One whole sign-in of the next user, on `conn`.
+    pub async fn iterate(&self, conn: &mut Conn, t: &Target) -> Result<(), Failure> {
+        let user = &self.users[self.next.fetch_add(1, Ordering::Relaxed) % self.users.len()];
+        let mut jar = Jar::default();
+        let fail = |step: usize, message: String| Failure {
+            step,
+            message,
+            broken: false,
+        };
+        let send = |step: usize, e: anyhow::Error| Failure {
+            step,
+            message: format!("{e:#}"),
+            broken: true,
+        };
+        let p = &self.env_prefix;
+
+        // 1. authorize (pi.flow): the flow and the ST cookie.
+        let path = format!(
+            "{p}/as/authorize?client_id={}&response_type=code&response_mode=pi.flow&scope=openid%20profile&redirect_uri={REDIRECT_URI_ENC}",
+            self.client_id
+        );
+        let req = self.request(t, Method::GET, &path, None, &[], Bytes::new());
+        let (st, headers, body) = conn.send_full(req).await.map_err(|e| send(0, e))?;
+        jar.store(&headers);
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if st != 200 {
+            return Err(fail(0, format!("{st} {}", String::from_utf8_lossy(&body))));
+        }
+        let Some(flow_id) = v["id"].as_str() else {
+            return Err(fail(0, format!("no flow id: {v}")));
+        };
+        if !jar.has("ST") {
+            return Err(fail(0, "no ST cookie".into()));
+        }
+
+        // 2. usernamePassword.check: the password hash.
+        let body = Bytes::from(json!({ "username": user, "password": self.password }).to_string());
+        let req = self.request(
+            t,
+            Method::POST,
+            &format!("{p}/flows/{flow_id}"),
+            Some(&jar),
+            &[(
+                header::CONTENT_TYPE,
+                "application/vnd.pingidentity.usernamePassword.check+json",
+            )],
+            body,
+        );
+        let (st, headers, body) = conn.send_full(req).await.map_err(|e| send(1, e))?;
+        jar.store(&headers);
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if st != 200 || v["status"] != "COMPLETED" {
+            return Err(fail(1, format!("{st} {}", String::from_utf8_lossy(&body))));
+        }
+
+        // 3. resume: the authorization response.
+        let req = self.request(
+            t,
+            Method::GET,
+            &format!("{p}/as/resume?flowId={flow_id}"),
+            Some(&jar),
+            &[],
+            Bytes::new(),
+        );
+        let (st, headers, body) = conn.send_full(req).await.map_err(|e| send(2, e))?;
+        jar.store(&headers);
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let Some(code) = v["authorizeResponse"]["code"].as_str().filter(|_| st == 200) else {
+            return Err(fail(2, format!("{st} {}", String::from_utf8_lossy(&body))));
+        };
+
+        // 4. token: the code for the tokens.
+        let form = format!(
+            "grant_type=authorization_code&code={code}&redirect_uri={REDIRECT_URI_ENC}"
+        );
+        let req = self.request(
+            t,
+            Method::POST,
+            &format!("{p}/as/token"),
+            None,
+            &[
+                (header::AUTHORIZATION, self.basic.as_str()),
+                (header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
+            ],
+            Bytes::from(form),
+        );
+        let (st, _, body) = conn.send_full(req).await.map_err(|e| send(3, e))?;
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if st != 200 || !v["access_token"].is_string() || !v["id_token"].is_string() {
+            return Err(fail(3, format!("{st} {}", String::from_utf8_lossy(&body))));
+        }
+        Ok(())
+    }
+
+    pub fn record(&self, f: &Failure) {
+        self.step_errors[f.step].fetch_add(1, Ordering::Relaxed);
+        let mut s = self.samples.lock().unwrap();
+        if s.len() < 5 {
+            let mut m = f.message.clone();
+            m.truncate(300);
+            s.push(format!("{}: {m}", STEPS[f.step]));
+        }
+    }
+}
+
+fn ok(st: u16, want: u16, what: &str, body: &Value) -> anyhow::Result<()> {
+    if st != want {
+        bail!("{what}: {st} {body}");
+    }
+    Ok(())
+}
+
+/// Creates the environment, the application, its grant and the users; returns the scenario and
+/// the environment's management path (for the clean-up).
+#[allow(clippy::too_many_arguments)]
+pub async fn setup(
+    conn: &mut Conn,
+    t: &Target,
+    api_prefix: &str,
+    auth_prefix: &str,
+    token: &str,
+    users: usize,
+    password: &str,
+    user_connections: usize,
+) -> anyhow::Result<(SignIn, String)> {
+    let started = Instant::now();
+    let name = format!("bench-signin-{}", uuid::Uuid::new_v4());
+    let (st, env) = call_json(
+        conn,
+        t,
+        Method::POST,
+        &format!("{api_prefix}/environments"),
+        token,
+        Some(json!({ "name": name, "type": "SANDBOX", "region": "NA" })),
+    )
+    .await?;
+    ok(st, 201, "creating the environment", &env)?;
+    let env_id = env["id"].as_str().unwrap_or_default().to_string();
+    let env_path = format!("{api_prefix}/environments/{env_id}");
+
+    let (st, app) = call_json(
+        conn,
+        t,
+        Method::POST,
+        &format!("{env_path}/applications"),
+        token,
+        Some(json!({
+            "name": "Bench Web App",
+            "enabled": true,
+            "type": "WEB_APP",
+            "protocol": "OPENID_CONNECT",
+            "grantTypes": ["AUTHORIZATION_CODE"],
+            "responseTypes": ["CODE"],
+            "tokenEndpointAuthMethod": "CLIENT_SECRET_BASIC",
+            "redirectUris": [REDIRECT_URI],
+        })),
+    )
+    .await?;
+    ok(st, 201, "creating the application", &app)?;
+    let app_id = app["id"].as_str().unwrap_or_default().to_string();
+    let client_id = app["clientId"].as_str().unwrap_or(&app_id).to_string();
+
+    let (st, res) = call_json(
+        conn,
+        t,
+        Method::GET,
+        &format!("{env_path}/resources?filter=name%20eq%20%22openid%22"),
+        token,
+        None,
+    )
+    .await?;
+    ok(st, 200, "finding the openid resource", &res)?;
+    let openid = res["_embedded"]["resources"][0]["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no openid resource: {res}"))?
+        .to_string();
+    let (st, scopes) = call_json(
+        conn,
+        t,
+        Method::GET,
+        &format!("{env_path}/resources/{openid}/scopes"),
+        token,
+        None,
+    )
+    .await?;
+    ok(st, 200, "listing the openid scopes", &scopes)?;
+    let profile = scopes["_embedded"]["scopes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == "profile"))
+        .and_then(|s| s["id"].as_str())
+        .ok_or_else(|| anyhow!("no profile scope: {scopes}"))?
+        .to_string();
+    let (st, grant) = call_json(
+        conn,
+        t,
+        Method::POST,
+        &format!("{env_path}/applications/{app_id}/grants"),
+        token,
+        Some(json!({ "resource": { "id": openid }, "scopes": [{ "id": profile }] })),
+    )
+    .await?;
+    ok(st, 201, "granting openid profile", &grant)?;
+    let (st, secret) = call_json(
+        conn,
+        t,
+        Method::GET,
+        &format!("{env_path}/applications/{app_id}/secret"),
+        token,
+        None,
+    )
+    .await?;
+    ok(st, 200, "reading the application secret", &secret)?;
+    let secret = secret["secret"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no secret: {secret}"))?
+        .to_string();
+
+    // The users, on a few connections (every create hashes the password).
+    let usernames: Vec<String> = (0..users).map(|i| format!("bench-user-{i}")).collect();
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..user_connections.clamp(1, users.max(1)) {
+        let (t, token, path, next, names, password) = (
+            t.clone(),
+            token.to_string(),
+            format!("{env_path}/users"),
+            next.clone(),
+            usernames.clone(),
+            password.to_string(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&t).await?;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(name) = names.get(i) else {
+                    return anyhow::Ok(());
+                };
+                let (st, user) = call_json(
+                    &mut conn,
+                    &t,
+                    Method::POST,
+                    &path,
+                    &token,
+                    Some(json!({
+                        "username": name,
+                        "email": format!("{name}@example.com"),
+                        "name": { "given": "Bench", "family": format!("User {i}") },
+                        "password": { "value": password },
+                    })),
+                )
+                .await?;
+                ok(st, 201, &format!("creating user {name}"), &user)?;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.context("user creation task")??;
+    }
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"))
+    );
+    let signin = SignIn {
+        env_prefix: format!("{auth_prefix}/{env_id}"),
+        client_id,
+        basic,
+        users: usernames,
+        password: password.to_string(),
+        next: AtomicUsize::new(0),
+        step_errors: Default::default(),
+        samples: Mutex::new(Vec::new()),
+    };
+    // One sign-in now, so that a broken setup fails here with a clear message.
+    if let Err(f) = signin.iterate(conn, t).await {
+        bail!("the first sign-in failed at {}: {}", STEPS[f.step], f.message);
+    }
+    eprintln!(
+        "setup        environment {env_id}, application {app_id}, {users} users ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok((signin, env_path))
+}
+
+/// The `hash` scenario: `n` argon2id hashes (after one warm-up hash) on this thread, with a
+/// fresh random salt each, exactly as Lanyard hashes a password. Returns hashes per second.
+pub fn hash_rate(n: u32, memory_kib: u32, iterations: u32, parallelism: u32) -> anyhow::Result<(f64, f64)> {
+    use argon2::password_hash::rand_core::OsRng;
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    use argon2::{Algorithm, Argon2, Params, Version};
+    let params = Params::new(memory_kib, iterations, parallelism, None)
+        .map_err(|e| anyhow!("argon2 parameters: {e}"))?;
+    let a2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let one = || -> anyhow::Result<()> {
+        let salt = SaltString::generate(&mut OsRng);
+        a2.hash_password(b"Gr33n-Lanyard-Walrus!42", &salt)
+            .map_err(|e| anyhow!("{e}"))?;
+        Ok(())
+    };
+    one()?;
+    let start = Instant::now();
+    let mut cpu_start = libc_cpu_time();
+    for _ in 0..n.max(1) {
+        one()?;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = libc_cpu_time().map(|c| c - cpu_start.take().unwrap_or(c));
+    let rate = n.max(1) as f64 / wall;
+    let cpu_rate = cpu.filter(|c| *c > 0.0).map(|c| n.max(1) as f64 / c).unwrap_or(rate);
+    Ok((rate, cpu_rate))
+}
+
+/// This thread's CPU time in seconds, from /proc (Linux), if available.
+fn libc_cpu_time() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let (utime, stime): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
+    Some((utime + stime) / 100.0)
+}
