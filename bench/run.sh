@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# Lanyard benchmark: release build, Lanyard on SQLite in a temp dir, the RSA-2048 signing
-# baseline from `openssl speed`, then the two load scenarios of `lanyard-bench`, and a summary.
+# Lanyard benchmark: release build, Lanyard on SQLite in a temp dir (or on PostgreSQL), the
+# RSA-2048 signing baseline from `openssl speed` and the argon2id hash rate from
+# `lanyard-bench --scenario hash`, then the load scenarios of `lanyard-bench`, and a summary.
 #
 #   bench/run.sh                      # defaults below
 #   DURATION=10 CONCURRENCY=64 bench/run.sh
 #   PROFILE=1 bench/run.sh            # also perf-record the server during each scenario
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test bench/run.sh   # on PostgreSQL
+#   SCENARIOS=signin SIGNIN_REQUESTS=2000 bench/run.sh
 #
-# Settings (environment): DURATION (measured seconds per scenario, default 15, at most 20),
+# Settings (environment): DURATION (measured seconds per timed scenario, default 15, at most 20),
 # WARMUP (seconds, default 2), CONCURRENCY (default 32), LOG (server log filter, default info),
 # PORT (default: a free loopback port), PROFILE (1 = perf record/report), SKIP_BUILD (1 = reuse
-# the release binaries).
+# the release binaries), SCENARIOS (default "token user-read signin"), USERS (signin users,
+# default 200), SIGNIN_REQUESTS (measured sign-ins, default 10000), SIGNIN_MAX_SECONDS (time cap
+# of the signin scenario, default 600), RSS_AT (sign-in counts at which to read the server's
+# VmRSS, default "2000,10000"), HASHES (argon2id hashes timed, default 20), ARGON2_MEMORY_KIB /
+# ARGON2_ITERATIONS (passed to Lanyard and to the hash baseline; default Lanyard's 19456 / 2),
+# DATABASE_URL (postgres://USER@HOST:PORT/DB: run Lanyard on PostgreSQL; a fresh database
+# lanyard_bench_<random> is created next to DB with psql and dropped afterwards, unless
+# PG_REUSE_DB=1, which uses DB itself and needs LANYARD_MASTER_KEY to match its data).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +28,15 @@ WARMUP=${WARMUP:-2}
 CONCURRENCY=${CONCURRENCY:-32}
 LOG=${LOG:-info}
 PROFILE=${PROFILE:-0}
+SCENARIOS=${SCENARIOS:-token user-read signin}
+USERS=${USERS:-200}
+SIGNIN_REQUESTS=${SIGNIN_REQUESTS:-10000}
+SIGNIN_MAX_SECONDS=${SIGNIN_MAX_SECONDS:-600}
+RSS_AT=${RSS_AT:-2000,10000}
+HASHES=${HASHES:-20}
+ARGON2_MEMORY_KIB=${ARGON2_MEMORY_KIB:-19456}
+ARGON2_ITERATIONS=${ARGON2_ITERATIONS:-2}
+DATABASE_URL=${DATABASE_URL:-}
 if awk "BEGIN { exit !($DURATION > 20) }"; then
   echo "DURATION is capped at 20 s per scenario" >&2
   DURATION=20
@@ -34,14 +53,44 @@ BENCH=$TARGET_DIR/release/lanyard-bench
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lanyard-bench.XXXXXX")
 SERVER_PID=
+PG_ADMIN_URL=
+PG_DB=
 cleanup() {
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
   fi
+  if [ -n "$PG_DB" ]; then
+    psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS \"$PG_DB\"" >/dev/null 2>&1 || true
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# ---- the database: SQLite in the temp dir, or PostgreSQL ----
+DB_ARGS=()
+DB_DESC="SQLite in $WORK/data"
+case "$DATABASE_URL" in
+  "") ;;
+  postgres://*|postgresql://*)
+    if [ "${PG_REUSE_DB:-0}" = 1 ]; then
+      DB_URL=$DATABASE_URL
+    else
+      # A fresh database per run, so that nothing else on the server (tests truncating tables,
+      # another master key) gets in the way; dropped again on exit.
+      command -v psql >/dev/null || { echo "psql is needed to create a fresh database (or PG_REUSE_DB=1)" >&2; exit 1; }
+      PG_DB="lanyard_bench_$(date +%s)_$$"
+      PG_ADMIN_URL=$DATABASE_URL
+      base=${DATABASE_URL%%\?*}
+      query=${DATABASE_URL#"$base"}
+      DB_URL="${base%/*}/$PG_DB$query"
+      psql -q "$PG_ADMIN_URL" -c "CREATE DATABASE \"$PG_DB\"" >/dev/null
+    fi
+    DB_ARGS=(--database-url "$DB_URL")
+    DB_DESC="PostgreSQL ${DB_URL%%\?*}"
+    ;;
+  *) echo "DATABASE_URL must be postgres://... (SQLite is the default)" >&2; exit 1 ;;
+esac
 
 # ---- CPU placement: server and load generator on different cores ----
 NCPU=$(nproc)
@@ -65,12 +114,22 @@ echo "== openssl speed -seconds 5 rsa2048 ($PLACEMENT)"
 RSA_SIGN=$(awk '/^rsa +2048 +bits/ { print $(NF-1) }' "$WORK/openssl.txt" | tail -1)
 tail -3 "$WORK/openssl.txt"
 
+# ---- argon2id baseline: single-threaded hashes/s on the server's cores ----
+SERVER_CORES=$NCPU
+if [ ${#SERVER_PIN[@]} -gt 0 ]; then SERVER_CORES=$HALF; fi
+if [[ " $SCENARIOS " == *" signin "* ]]; then
+  echo "== argon2id m=$ARGON2_MEMORY_KIB KiB t=$ARGON2_ITERATIONS p=1: $HASHES hashes on one thread"
+  "${SERVER_PIN[@]}" "$BENCH" --scenario hash --hashes "$HASHES" \
+    --argon2-memory-kib "$ARGON2_MEMORY_KIB" --argon2-iterations "$ARGON2_ITERATIONS" --json | tee "$WORK/hash.txt"
+fi
+
 # ---- Lanyard on SQLite ----
 if [ -z "${PORT:-}" ]; then
   PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 18080)
 fi
-echo "== starting lanyard on 127.0.0.1:$PORT (SQLite in $WORK/data, log $LOG)"
+echo "== starting lanyard on 127.0.0.1:$PORT ($DB_DESC, log $LOG)"
 "${SERVER_PIN[@]}" "$LANYARD" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" --log "$LOG" \
+  "${DB_ARGS[@]}" --argon2-memory-kib "$ARGON2_MEMORY_KIB" --argon2-iterations "$ARGON2_ITERATIONS" \
   > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 300); do
@@ -83,8 +142,14 @@ done
 curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null
 CREDS=$WORK/data/admin-credentials.json
 
+mem_kib() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$SERVER_PID/status"; }
+
 run_scenario() {
   local scenario=$1
+  if [ "$scenario" = signin ]; then
+    run_signin
+    return
+  fi
   echo "== scenario $scenario: $CONCURRENCY connections, ${WARMUP}s warm-up + ${DURATION}s"
   local perf_pid=
   if [ "$PROFILE" = 1 ] && command -v perf >/dev/null 2>&1; then
@@ -111,8 +176,42 @@ run_scenario() {
       | grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+$//' | head -5 || true
   fi
 }
-run_scenario token
-run_scenario user-read
+# The sign-in scenario: bounded by the request count (SIGNIN_REQUESTS, default 10,000) with a
+# time cap; lanyard-bench reads the server's memory at the RSS_AT counts and its CPU time over
+# the measured window itself (--server-pid).
+run_signin() {
+  echo "== scenario signin: $USERS users, $CONCURRENCY connections, ${WARMUP}s warm-up + $SIGNIN_REQUESTS sign-ins (at most ${SIGNIN_MAX_SECONDS}s)"
+  RSS_BEFORE=$(mem_kib VmRSS)
+  HWM_BEFORE=$(mem_kib VmHWM)
+  echo "server before the scenario: VmRSS $RSS_BEFORE kB, VmHWM $HWM_BEFORE kB"
+  local perf_pid=
+  if [ "$PROFILE" = 1 ] && command -v perf >/dev/null 2>&1; then
+    # Once the users exist (the setup takes a few seconds), for DURATION seconds.
+    (sleep $((WARMUP + 10)); exec perf record -q -F 499 -g -p "$SERVER_PID" -o "$WORK/perf-signin.data" -- sleep "$DURATION") \
+      > "$WORK/perf-signin.log" 2>&1 &
+    perf_pid=$!
+  fi
+  "${CLIENT_PIN[@]}" "$BENCH" --scenario signin --credentials "$CREDS" --users "$USERS" \
+    --concurrency "$CONCURRENCY" --warmup "$WARMUP" --duration "$SIGNIN_MAX_SECONDS" --requests "$SIGNIN_REQUESTS" \
+    --server-pid "$SERVER_PID" --rss-at "$RSS_AT" --json \
+    | tee "$WORK/signin.txt"
+  RSS_AFTER=$(mem_kib VmRSS)
+  HWM_AFTER=$(mem_kib VmHWM)
+  echo "server after the scenario: VmRSS $RSS_AFTER kB, VmHWM $HWM_AFTER kB"
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    echo "-- perf: hottest symbols in the server (self time)"
+    perf report -i "$WORK/perf-signin.data" --no-children --sort symbol --percent-limit 1.5 --stdio 2>/dev/null \
+      | grep -E '^ +[0-9.]+%' | cut -c1-140 | sed -E 's/[[:space:]]+$//' | head -25 || true
+  fi
+}
+
+for s in $SCENARIOS; do
+  case "$s" in
+    token|user-read|signin) run_scenario "$s" ;;
+    *) echo "unknown scenario $s" >&2; exit 1 ;;
+  esac
+done
 
 echo "== stopping lanyard (SIGTERM)"
 kill -TERM "$SERVER_PID"
@@ -122,16 +221,21 @@ SERVER_PID=
 echo "lanyard exited with status $STATUS"
 
 field() { sed -n 's/^RESULT //p' "$WORK/$1.txt" | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"; }
-TOK_RPS=$(field token rps)
-USR_RPS=$(field user-read rps)
-printf '\n== summary (%s; %s CPUs: %s)\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$NCPU" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+printf '\n== summary (%s; %s CPUs: %s; %s)\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$NCPU" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" "$DB_DESC"
+echo "placement: $PLACEMENT"
 echo "load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers)"
-printf '%-36s %12s %9s %9s %9s\n' "" "requests/s" "p50 ms" "p99 ms" "errors"
+printf '%-36s %12s %9s %9s %9s\n' "" "per second" "p50 ms" "p99 ms" "errors"
 printf '%-36s %12.0f\n' "openssl RSA-2048 sign (1 proc)" "$RSA_SIGN"
-for s in token user-read; do
-  printf '%-36s %12.0f %9.2f %9.2f %9d\n' "lanyard $s" "$(field "$s" rps)" "$(field "$s" p50_ms)" "$(field "$s" p99_ms)" "$(field "$s" errors)"
+if [ -f "$WORK/hash.txt" ]; then
+  printf '%-36s %12.1f\n' "argon2id hash (1 thread)" "$(field hash rps)"
+fi
+for s in $SCENARIOS; do
+  label="lanyard $s"
+  [ "$s" = signin ] && label="lanyard signin (sign-ins)"
+  printf '%-36s %12.1f %9.2f %9.2f %9d\n' "$label" "$(field "$s" rps)" "$(field "$s" p50_ms)" "$(field "$s" p99_ms)" "$(field "$s" errors)"
 done
-python3 - "$TOK_RPS" "$RSA_SIGN" "$USR_RPS" "$(cat "$WORK/cpu-token")" "$(cat "$WORK/cpu-user-read")" "$(getconf CLK_TCK)" "$DURATION" <<'EOF'
+if [[ " $SCENARIOS " == *" token "* ]] && [[ " $SCENARIOS " == *" user-read "* ]]; then
+python3 - "$(field token rps)" "$RSA_SIGN" "$(field user-read rps)" "$(cat "$WORK/cpu-token")" "$(cat "$WORK/cpu-user-read")" "$(getconf CLK_TCK)" "$DURATION" <<'EOF'
 import sys
 tok, rsa, usr, cpu_tok, cpu_usr, hz, dur = map(float, sys.argv[1:])
 cpu_tok, cpu_usr = cpu_tok / hz, cpu_usr / hz
@@ -143,3 +247,29 @@ print(f"client_credentials / RSA-2048 sign rate: {100 * tok / rsa:.0f}% wall-clo
       f"({tok_cpu:.0f} tokens per CPU-s); target >= 75% -> {'met' if tok >= 0.75 * rsa else 'NOT met'}")
 print(f"user reads: {usr:.0f}/s wall-clock, {usr_cpu:.0f} per server CPU-s; target 10,000/s -> {'met' if usr >= 10000 else 'NOT met'} ({100 * usr / 10000:.0f}%)")
 EOF
+fi
+if [[ " $SCENARIOS " == *" signin "* ]]; then
+python3 - "$WORK/signin.txt" "$WORK/hash.txt" "$SERVER_CORES" "$RSS_BEFORE" "$RSS_AFTER" "$HWM_AFTER" <<'EOF'
+import json, sys
+def result(path):
+    for line in open(path):
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+si, h = result(sys.argv[1]), result(sys.argv[2])
+cores = int(sys.argv[3])
+rss_before, rss_after, hwm = (int(x) / 1024 for x in sys.argv[4:7])
+limit = cores * h["rps"]
+rate = si["rps"]
+print(f"sign-ins: {rate:.1f}/s (p50 {si['p50_ms']:.0f} ms, p99 {si['p99_ms']:.0f} ms, {si['ok']} ok, {si['errors']} errors)")
+print(f"physical limit: {cores} server core(s) x {h['rps']:.1f} argon2id hashes/s = {limit:.1f} sign-ins/s; "
+      f"reached {100 * rate / limit:.0f}% -> target >= 80% {'met' if rate >= 0.8 * limit else 'NOT met'}")
+cpu = si.get("server_cpu_s")
+if cpu:
+    per_cpu = si["ok"] / cpu
+    print(f"per server CPU-second: {per_cpu:.1f} sign-ins (server used {cpu / si['seconds']:.2f} cores); "
+          f"{100 * per_cpu / h['cpu_rps']:.0f}% of {h['cpu_rps']:.1f} hashes per CPU-second")
+print(f"server memory: VmRSS {rss_before:.1f} MiB before the scenario, {rss_after:.1f} MiB after; VmHWM (peak) {hwm:.1f} MiB")
+for m in si.get("memory", []):
+    print(f"  {m['at']}: VmRSS {m['vmrss_kib'] / 1024:.1f} MiB, VmHWM {m['vmhwm_kib'] / 1024:.1f} MiB")
+EOF
+fi

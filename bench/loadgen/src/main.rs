@@ -92,6 +92,10 @@ struct Args {
     /// hash: hashes to time (after one warm-up hash).
     #[arg(long, default_value_t = 20)]
     hashes: u32,
+    /// hash: threads hashing at the same time (each does --hashes); more threads than CPUs
+    /// shows what oversubscription costs (cache and memory).
+    #[arg(long, default_value_t = 1)]
+    hash_threads: usize,
     /// hash: argon2id memory cost in KiB (Lanyard's default).
     #[arg(long, default_value_t = 19456)]
     argon2_memory_kib: u32,
@@ -384,12 +388,15 @@ struct WorkerResult {
     last_done: Option<Instant>,
 }
 
+/// A labelled (VmRSS, VmHWM) reading in KiB, if /proc was readable.
+type Reading = (String, Option<(u64, u64)>);
+
 /// Memory readings of the server at iteration counts.
 struct Memory {
     pid: Option<u32>,
     at: Vec<u64>,
     completed: AtomicU64,
-    readings: std::sync::Mutex<Vec<(String, Option<(u64, u64)>)>>,
+    readings: std::sync::Mutex<Vec<Reading>>,
 }
 
 impl Memory {
@@ -406,6 +413,14 @@ impl Memory {
             self.read(format!("after {n} iterations"));
         }
     }
+}
+
+/// The process's CPU time (user + system) in seconds, from /proc/PID/stat (USER_HZ = 100).
+fn proc_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let (u, s): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
+    Some((u + s) / 100.0)
 }
 
 /// (VmRSS, VmHWM) in KiB from /proc/PID/status.
@@ -508,8 +523,31 @@ fn run_hash(args: &Args) -> anyhow::Result<()> {
         args.argon2_iterations,
         args.argon2_parallelism,
     );
-    let (rate, cpu_rate) = signin::hash_rate(args.hashes, m, t, p)?;
-    println!("scenario     hash: argon2id m={m} KiB, t={t}, p={p}, one thread, {} hashes", args.hashes);
+    let k = args.hash_threads.max(1);
+    let (rate, cpu_rate) = if k == 1 {
+        signin::hash_rate(args.hashes, m, t, p)?
+    } else {
+        let start = std::time::Instant::now();
+        let hs: Vec<_> = (0..k)
+            .map(|_| {
+                let n = args.hashes;
+                std::thread::spawn(move || signin::hash_rate(n, m, t, p))
+            })
+            .collect();
+        let mut cpu_time = 0.0;
+        for h in hs {
+            let (_, cpu_rate) = h.join().map_err(|_| anyhow!("hash thread panicked"))??;
+            cpu_time += args.hashes as f64 / cpu_rate;
+        }
+        // Wall-clock: every thread also did one warm-up hash in the window.
+        let total = (k as u32 * args.hashes) as f64;
+        let wall_total = (k as u32 * (args.hashes + 1)) as f64;
+        (wall_total / start.elapsed().as_secs_f64(), total / cpu_time)
+    };
+    println!(
+        "scenario     hash: argon2id m={m} KiB, t={t}, p={p}, {k} thread(s), {} hashes each",
+        args.hashes
+    );
     println!(
         "throughput   {rate:.1} hashes/s wall-clock ({:.1} ms per hash), {cpu_rate:.1} per CPU-second",
         1000.0 / rate
@@ -518,7 +556,7 @@ fn run_hash(args: &Args) -> anyhow::Result<()> {
         println!(
             "RESULT {}",
             json!({
-                "scenario": "hash", "hashes": args.hashes, "memory_kib": m, "iterations": t,
+                "scenario": "hash", "hashes": args.hashes, "hash_threads": k, "memory_kib": m, "iterations": t,
                 "parallelism": p, "rps": rate, "cpu_rps": cpu_rate, "ms_per_hash": 1000.0 / rate,
             })
         );
@@ -560,6 +598,13 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
     let begin = Instant::now();
     let measure_from = begin + Duration::from_secs_f64(args.warmup);
     let stop_at = measure_from + Duration::from_secs_f64(args.duration);
+    // The server's CPU time over the measured window (same machine only).
+    let cpu_from = args.server_pid.map(|pid| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measure_from.into()).await;
+            proc_cpu_seconds(pid)
+        })
+    });
     let mut handles = Vec::with_capacity(args.concurrency);
     for _ in 0..args.concurrency.max(1) {
         handles.push(tokio::spawn(worker(
@@ -593,6 +638,15 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
         percentile(&lat, 0.99),
         lat.last().map(|v| *v as f64 / 1000.0).unwrap_or(0.0),
     );
+    let server_cpu = match (cpu_from, args.server_pid) {
+        (Some(h), Some(pid)) => h
+            .await
+            .ok()
+            .flatten()
+            .zip(proc_cpu_seconds(pid))
+            .map(|(a, b)| b - a),
+        _ => None,
+    };
     memory.read(format!(
         "at the end ({} iterations)",
         memory.completed.load(Ordering::Relaxed)
@@ -611,6 +665,13 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
     println!("{unit:<12} {ok} ok, {errors} errors");
     println!("throughput   {rps:.1} {unit}/s");
     println!("latency ms   p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  max {max:.2}");
+    if let Some(c) = server_cpu {
+        println!(
+            "server CPU   {c:.2} s in the measured window ({:.2} cores), {:.1} {unit} per server CPU-second",
+            c / elapsed,
+            if c > 0.0 { ok as f64 / c } else { 0.0 }
+        );
+    }
     let mut step_errors = json!({});
     if let Work::SignIn(si) = &*work {
         for (i, step) in signin::STEPS.iter().enumerate() {
@@ -645,7 +706,7 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
                 "scenario": name, "concurrency": args.concurrency, "threads": threads,
                 "seconds": elapsed, "ok": ok, "errors": errors, "rps": rps,
                 "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": max,
-                "step_errors": step_errors, "memory": mem,
+                "step_errors": step_errors, "memory": mem, "server_cpu_s": server_cpu,
             })
         );
     }

@@ -397,26 +397,27 @@ pub async fn setup(
 /// The `hash` scenario: `n` argon2id hashes (after one warm-up hash) on this thread, with a
 /// fresh random salt each, exactly as Lanyard hashes a password. Returns hashes per second.
 pub fn hash_rate(n: u32, memory_kib: u32, iterations: u32, parallelism: u32) -> anyhow::Result<(f64, f64)> {
-    use argon2::password_hash::rand_core::OsRng;
     use argon2::password_hash::{PasswordHasher, SaltString};
     use argon2::{Algorithm, Argon2, Params, Version};
     let params = Params::new(memory_kib, iterations, parallelism, None)
         .map_err(|e| anyhow!("argon2 parameters: {e}"))?;
     let a2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
     let one = || -> anyhow::Result<()> {
-        let salt = SaltString::generate(&mut OsRng);
+        // 16 random bytes (Lanyard uses OsRng; uuid v4 draws from the same OS source).
+        let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes())
+            .map_err(|e| anyhow!("{e}"))?;
         a2.hash_password(b"Gr33n-Lanyard-Walrus!42", &salt)
             .map_err(|e| anyhow!("{e}"))?;
         Ok(())
     };
     one()?;
     let start = Instant::now();
-    let mut cpu_start = libc_cpu_time();
+    let cpu_start = libc_cpu_time();
     for _ in 0..n.max(1) {
         one()?;
     }
     let wall = start.elapsed().as_secs_f64();
-    let cpu = libc_cpu_time().map(|c| c - cpu_start.take().unwrap_or(c));
+    let cpu = libc_cpu_time().zip(cpu_start).map(|(b, a)| b - a);
     let rate = n.max(1) as f64 / wall;
     let cpu_rate = cpu.filter(|c| *c > 0.0).map(|c| n.max(1) as f64 / c).unwrap_or(rate);
     Ok((rate, cpu_rate))

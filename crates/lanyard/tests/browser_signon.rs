@@ -912,3 +912,27 @@ async fn chromium_signs_on_through_the_hosted_page() {
 
     let _ = child.kill().await;
 }
+
+#[tokio::test]
+async fn login_hint_fills_in_the_username() {
+    let t = TestApp::new(None).await;
+    let s = setup(&t, "Acme", "https://app.example.com/cb", "jane", false).await;
+    let mut jar = Jar::new();
+    let r = browser_get(
+        &t,
+        &mut jar,
+        &format!("{}&login_hint=%3Cjane%3E", authorize_path(&s)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
+    let r = browser_get(&t, &mut jar, &location(&r)).await;
+    assert!(
+        r.text.contains("value=\"&lt;jane&gt;\""),
+        "the hint, escaped, is the username: {}",
+        r.text
+    );
+    // Without a hint the field is empty.
+    let page = start(&t, &mut jar, &s).await;
+    let r = browser_get(&t, &mut jar, &page).await;
+    assert!(!r.text.contains("&lt;jane&gt;"), "{}", r.text);
+}

@@ -394,7 +394,11 @@ const SCREENS: &[(&str, ScreenFn)] = &[
 ];
 
 fn username_password(v: &View) -> Screen {
-    let username = v.echoed("username").unwrap_or_default();
+    // What the user typed last, else the client's `login_hint`.
+    let username = v
+        .echoed("username")
+        .or_else(|| v.flow.request.as_ref().and_then(|r| r.login_hint.clone()))
+        .unwrap_or_default();
     // After a refused attempt the password is what to type again.
     let focus_password = !username.is_empty();
     let fields = v.input(
