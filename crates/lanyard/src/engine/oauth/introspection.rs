@@ -97,24 +97,7 @@ pub async fn introspect(app: &App, env_id: &str, caller: &Caller, token: &str) -
         out.insert("token_type".into(), json!("Bearer"));
         return Ok(Value::Object(out));
     }
-    if let Some(item) = app
-        .store
-        .runtime_get(issue::REFRESH_KIND, &issue::sha256_b64(token))
-        .await?
-        .filter(|i| i.env_id == env_id)
-    {
-        let r: RefreshView =
-            serde_json::from_value(item.data.clone()).map_err(ApiError::internal)?;
-        let client = app
-            .store
-            .read()
-            .get(crate::resources::applications::KIND, env_id, &r.app_id)
-            .await?;
-        let client_id = client
-            .as_ref()
-            .and_then(|c| c.data["clientId"].as_str())
-            .unwrap_or(&r.app_id)
-            .to_string();
+    if let Some((item, r, client_id)) = find_refresh(app, env_id, token).await? {
         let mine = matches!(caller, Caller::Client { client_id: c } if *c == client_id);
         let live = app
             .store
@@ -138,6 +121,34 @@ pub async fn introspect(app: &App, env_id: &str, caller: &Caller, token: &str) -
     Ok(inactive)
 }
 
+/// A refresh token of this environment, with the client id of the application it was issued to.
+async fn find_refresh(
+    app: &App,
+    env_id: &str,
+    token: &str,
+) -> ApiResult<Option<(crate::store::runtime::Item, RefreshView, String)>> {
+    let Some(item) = app
+        .store
+        .runtime_get(issue::REFRESH_KIND, &issue::sha256_b64(token))
+        .await?
+        .filter(|i| i.env_id == env_id)
+    else {
+        return Ok(None);
+    };
+    let r: RefreshView = serde_json::from_value(item.data.clone()).map_err(ApiError::internal)?;
+    let client = app
+        .store
+        .read()
+        .get(crate::resources::applications::KIND, env_id, &r.app_id)
+        .await?;
+    let client_id = client
+        .as_ref()
+        .and_then(|c| c.data["clientId"].as_str())
+        .unwrap_or(&r.app_id)
+        .to_string();
+    Ok(Some((item, r, client_id)))
+}
+
 /// Revokes a token of the calling client; unknown tokens are not an error (RFC 7009 §2.2).
 pub async fn revoke(app: &App, env_id: &str, client_id: &str, token: &str) -> ApiResult<()> {
     if let Some(claims) = bearer::verify(app, env_id, token).await? {
@@ -148,24 +159,7 @@ pub async fn revoke(app: &App, env_id: &str, client_id: &str, token: &str) -> Ap
         }
         return Ok(());
     }
-    if let Some(item) = app
-        .store
-        .runtime_get(issue::REFRESH_KIND, &issue::sha256_b64(token))
-        .await?
-        .filter(|i| i.env_id == env_id)
-    {
-        let r: RefreshView =
-            serde_json::from_value(item.data.clone()).map_err(ApiError::internal)?;
-        let client = app
-            .store
-            .read()
-            .get(crate::resources::applications::KIND, env_id, &r.app_id)
-            .await?;
-        let owner = client
-            .as_ref()
-            .and_then(|c| c.data["clientId"].as_str())
-            .unwrap_or(&r.app_id)
-            .to_string();
+    if let Some((_, r, owner)) = find_refresh(app, env_id, token).await? {
         if owner == client_id {
             super::code_flow::revoke_family(app, env_id, &r.family).await?;
         }
