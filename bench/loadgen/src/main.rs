@@ -265,7 +265,10 @@ struct Setup {
 }
 
 async fn setup(args: &Args, t: &Target, creds: &Value) -> anyhow::Result<Setup> {
-    let file = args.credentials.as_deref().unwrap_or(std::path::Path::new("?"));
+    let file = args
+        .credentials
+        .as_deref()
+        .unwrap_or(std::path::Path::new("?"));
     let s = |k: &str| -> anyhow::Result<String> {
         creds[k]
             .as_str()

@@ -18,16 +18,21 @@ use std::time::Instant;
 use anyhow::{Context, anyhow, bail};
 use base64::Engine;
 use bytes::Bytes;
+use http_body_util::Full;
 use hyper::header::{self, HeaderMap};
 use hyper::{Method, Request};
-use http_body_util::Full;
 use serde_json::{Value, json};
 
 use crate::{Conn, Target, call_json};
 
 pub const REDIRECT_URI: &str = "https://app.example.com/cb";
 const REDIRECT_URI_ENC: &str = "https%3A%2F%2Fapp.example.com%2Fcb";
-pub const STEPS: [&str; 4] = ["authorize", "flow usernamePassword.check", "resume", "token"];
+pub const STEPS: [&str; 4] = [
+    "authorize",
+    "flow usernamePassword.check",
+    "resume",
+    "token",
+];
 
 pub struct SignIn {
     /// `/{envId}` (behind the public URL's path, if any).
@@ -178,14 +183,16 @@ impl SignIn {
         let (st, headers, body) = conn.send_full(req).await.map_err(|e| send(2, e))?;
         jar.store(&headers);
         let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let Some(code) = v["authorizeResponse"]["code"].as_str().filter(|_| st == 200) else {
+        let Some(code) = v["authorizeResponse"]["code"]
+            .as_str()
+            .filter(|_| st == 200)
+        else {
             return Err(fail(2, format!("{st} {}", String::from_utf8_lossy(&body))));
         };
 
         // 4. token: the code for the tokens.
-        let form = format!(
-            "grant_type=authorization_code&code={code}&redirect_uri={REDIRECT_URI_ENC}"
-        );
+        let form =
+            format!("grant_type=authorization_code&code={code}&redirect_uri={REDIRECT_URI_ENC}");
         let req = self.request(
             t,
             Method::POST,
@@ -385,7 +392,11 @@ pub async fn setup(
     };
     // One sign-in now, so that a broken setup fails here with a clear message.
     if let Err(f) = signin.iterate(conn, t).await {
-        bail!("the first sign-in failed at {}: {}", STEPS[f.step], f.message);
+        bail!(
+            "the first sign-in failed at {}: {}",
+            STEPS[f.step],
+            f.message
+        );
     }
     eprintln!(
         "setup        environment {env_id}, application {app_id}, {users} users ({:.1} s)",
@@ -396,7 +407,12 @@ pub async fn setup(
 
 /// The `hash` scenario: `n` argon2id hashes (after one warm-up hash) on this thread, with a
 /// fresh random salt each, exactly as Lanyard hashes a password. Returns hashes per second.
-pub fn hash_rate(n: u32, memory_kib: u32, iterations: u32, parallelism: u32) -> anyhow::Result<(f64, f64)> {
+pub fn hash_rate(
+    n: u32,
+    memory_kib: u32,
+    iterations: u32,
+    parallelism: u32,
+) -> anyhow::Result<(f64, f64)> {
     use argon2::password_hash::{PasswordHasher, SaltString};
     use argon2::{Algorithm, Argon2, Params, Version};
     let params = Params::new(memory_kib, iterations, parallelism, None)
@@ -404,8 +420,8 @@ pub fn hash_rate(n: u32, memory_kib: u32, iterations: u32, parallelism: u32) -> 
     let a2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
     let one = || -> anyhow::Result<()> {
         // 16 random bytes (Lanyard uses OsRng; uuid v4 draws from the same OS source).
-        let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes())
-            .map_err(|e| anyhow!("{e}"))?;
+        let salt =
+            SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes()).map_err(|e| anyhow!("{e}"))?;
         a2.hash_password(b"Gr33n-Lanyard-Walrus!42", &salt)
             .map_err(|e| anyhow!("{e}"))?;
         Ok(())
@@ -419,7 +435,10 @@ pub fn hash_rate(n: u32, memory_kib: u32, iterations: u32, parallelism: u32) -> 
     let wall = start.elapsed().as_secs_f64();
     let cpu = libc_cpu_time().zip(cpu_start).map(|(b, a)| b - a);
     let rate = n.max(1) as f64 / wall;
-    let cpu_rate = cpu.filter(|c| *c > 0.0).map(|c| n.max(1) as f64 / c).unwrap_or(rate);
+    let cpu_rate = cpu
+        .filter(|c| *c > 0.0)
+        .map(|c| n.max(1) as f64 / c)
+        .unwrap_or(rate);
     Ok((rate, cpu_rate))
 }
 

@@ -109,6 +109,7 @@ pub async fn sign_on(
             .runtime_swap(&item, &json!(s), clock::unix() + LIFETIME)
             .await?
         {
+            mark_live(app, &s).await?;
             return Ok(s);
         }
     }
@@ -132,10 +133,41 @@ pub async fn sign_on(
             clock::unix() + LIFETIME,
         )
         .await?;
+    mark_live(app, &s).await?;
     Ok(s)
 }
 
+/// Refresh tokens live only as long as the session they came from: a marker per session id,
+/// kept with the session and removed at signoff.
+const LIVE_KIND: &str = "sessionLive";
+
+async fn mark_live(app: &App, s: &Session) -> ApiResult<()> {
+    app.store.runtime_delete(LIVE_KIND, &s.id).await?;
+    app.store
+        .runtime_put(
+            LIVE_KIND,
+            &s.id,
+            &s.env_id,
+            &json!({}),
+            clock::unix() + LIFETIME,
+        )
+        .await
+}
+
+pub async fn is_live(app: &App, session_id: &str) -> ApiResult<bool> {
+    Ok(app
+        .store
+        .runtime_get(LIVE_KIND, session_id)
+        .await?
+        .is_some())
+}
+
 pub async fn end(app: &App, cookie: &str) -> ApiResult<()> {
+    if let Some(item) = app.store.runtime_get(KIND, &hash(cookie)).await?
+        && let Some(id) = item.data["id"].as_str()
+    {
+        app.store.runtime_delete(LIVE_KIND, id).await?;
+    }
     app.store.runtime_delete(KIND, &hash(cookie)).await?;
     Ok(())
 }

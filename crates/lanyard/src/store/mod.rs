@@ -515,7 +515,12 @@ impl Store {
             Some(l) => Some(l.clone().lock_owned().await),
             None => None,
         };
-        let tx = self.pool.begin().await?;
+        // SQLite: take the write lock at BEGIN so a transaction that reads and then writes waits
+        // (busy timeout) for other writers instead of failing on a stale snapshot.
+        let tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        };
         Ok(Tx {
             tx,
             dialect: self.dialect,

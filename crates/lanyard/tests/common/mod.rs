@@ -78,6 +78,11 @@ impl TestApp {
         public_url: &str,
         tweak: impl FnOnce(&mut Settings),
     ) -> TestApp {
+        // Server-side errors show in a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn")
+            .try_init();
         let dir = tempfile::tempdir().unwrap();
         let data_dir: PathBuf = dir.path().to_path_buf();
         let backend = if db.is_some() { "postgres" } else { "sqlite" };

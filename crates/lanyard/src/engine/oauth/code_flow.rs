@@ -408,6 +408,12 @@ pub async fn refresh(
     if !family_live(app, &rec.family).await? {
         return Err(invalid_grant("The refresh token has been revoked."));
     }
+    // Refresh tokens are usable while the session they came from exists (ended by signoff).
+    if !crate::engine::sessions::is_live(app, &rec.sign_on.session_id).await? {
+        return Err(invalid_grant(
+            "The session of this refresh token has ended.",
+        ));
+    }
     // A narrower scope may be asked for; never a wider one.
     let scopes = match param(form, "scope") {
         Some(s) => {
