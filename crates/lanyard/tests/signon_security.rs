@@ -1620,3 +1620,30 @@ async fn brute_force_against_one_user_locks_the_password() {
         assert_eq!(r.body["status"], "COMPLETED", "{}", r.text);
     }
 }
+
+#[tokio::test]
+async fn refresh_tokens_end_with_their_session() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let code = login_code(&c, &mut jar, &[]).await;
+        let r = exchange(&c, &code).await;
+        let rt = r.body["refresh_token"].as_str().unwrap().to_string();
+        let r = refresh(&c, &rt).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "refresh while the session lives: {}",
+            r.text
+        );
+        let rt2 = r.body["refresh_token"].as_str().unwrap().to_string();
+        // Sign off in the browser: the session, and with it the refresh tokens, end.
+        let r = signon::browser_get(&c.t, &mut jar, &format!("/{}/as/signoff", c.env)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_oauth(
+            &refresh(&c, &rt2).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        );
+    }
+}
