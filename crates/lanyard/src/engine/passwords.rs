@@ -27,8 +27,18 @@ fn argon2(p: HashParams) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// At most one hash per core at a time: more would only slow each other down and hold
+/// `memory_kib` each (19 MiB by default) in the allocator's per-thread pools.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    })
+}
+
 /// Hashes on a blocking thread: one hash is ~20 ms of CPU.
 pub async fn hash(password: String, p: HashParams) -> anyhow::Result<String> {
+    let _slot = hashing_slots().acquire().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2(p)
@@ -41,6 +51,9 @@ pub async fn hash(password: String, p: HashParams) -> anyhow::Result<String> {
 
 /// Verifies against an argon2 PHC string or an imported bcrypt hash.
 pub async fn verify(password: String, stored: String) -> bool {
+    let Ok(_slot) = hashing_slots().acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || verify_sync(&password, &stored))
         .await
         .unwrap_or(false)
