@@ -9,6 +9,8 @@ use crate::clock;
 use crate::engine::authz::{Actor, ActorKind};
 use crate::engine::keys::UnverifiedJwt;
 use crate::engine::oauth::client_jwt;
+use crate::engine::oauth::grants::{self, ScopeSet};
+use crate::engine::oauth::issue;
 use crate::error::{ApiError, ApiResult, OAuthError};
 use crate::resources::{applications, roles};
 use crate::state::App;
@@ -16,7 +18,6 @@ use crate::store::Doc;
 
 /// The audience of tokens for the platform (management) API, as PingOne issues it.
 pub const PLATFORM_AUDIENCE: &str = "https://api.pingone.com";
-pub const WORKER_TOKEN_SECONDS: i64 = 3600;
 
 /// Verifies a management API bearer token and loads the actor's role assignments.
 pub async fn authenticate(app: &App, authorization: Option<&str>) -> ApiResult<Actor> {
@@ -339,9 +340,8 @@ pub async fn client_credentials(
         .split(' ')
         .filter(|s| !s.is_empty())
         .collect();
-    let now = clock::unix();
     let org_id = crate::resources::environments::org_of(app, env_id).await?;
-    let (aud, scopes, lifetime) = if client.data["type"] == "WORKER" {
+    let scopes = if client.data["type"] == "WORKER" {
         if !requested.is_empty() {
             return Err(OAuthError::new(
                 "invalid_scope",
@@ -349,66 +349,45 @@ pub async fn client_credentials(
             )
             .into());
         }
-        (json!([PLATFORM_AUDIENCE]), Vec::new(), WORKER_TOKEN_SECONDS)
+        ScopeSet::default()
     } else {
-        let granted =
-            crate::resources::resources::granted_custom_scopes(app, env_id, &client.id).await?;
-        let chosen: Vec<_> = if requested.is_empty() {
-            granted.clone()
+        // Without a scope parameter: every custom resource scope granted to the client.
+        let asked: Vec<String> = if requested.is_empty() {
+            crate::resources::resources::granted_custom_scopes(app, env_id, &client.id)
+                .await?
+                .into_iter()
+                .map(|g| g.scope)
+                .collect()
         } else {
-            let mut out = Vec::new();
-            for r in &requested {
-                match granted.iter().find(|g| g.scope == *r) {
-                    Some(g) => out.push(g.clone()),
-                    None => {
-                        return Err(OAuthError::new(
-                            "invalid_scope",
-                            format!("The scope '{r}' is not granted to this application."),
-                        )
-                        .into());
-                    }
-                }
-            }
-            out
+            requested.iter().map(|s| s.to_string()).collect()
         };
-        if chosen.is_empty() {
+        let set = grants::resolve(app, client, &asked).await?;
+        if !set.oidc.is_empty() || !set.platform.is_empty() || set.offline {
+            return Err(OAuthError::new(
+                "invalid_scope",
+                "client_credentials tokens carry only custom resource scopes.",
+            )
+            .into());
+        }
+        if set.custom.is_empty() {
             return Err(OAuthError::new(
                 "invalid_scope",
                 "No scopes are granted to this application.",
             )
             .into());
         }
-        let mut auds: Vec<String> = chosen.iter().map(|g| g.audience.clone()).collect();
-        auds.dedup();
-        let lifetime = chosen.iter().map(|g| g.lifetime).min().unwrap_or(3600);
-        (
-            json!(auds),
-            chosen.iter().map(|g| g.scope.clone()).collect(),
-            lifetime,
-        )
+        set
     };
     let key = app
         .keys
         .default_key(&app.store, &app.master, env_id)
         .await?
         .ok_or_else(|| ApiError::internal("the environment has no signing key"))?;
-    let mut claims = json!({
-        "client_id": client.data["clientId"].as_str().unwrap_or(&client.id),
-        "iss": app.issuer(env_id),
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "iat": now,
-        "exp": now + lifetime,
-        "aud": aud,
-        "env": env_id,
-        "org": org_id,
-    });
-    if !scopes.is_empty() {
-        claims["scope"] = json!(scopes.join(" "));
-    }
-    let token = key.sign(&claims);
+    let (token, lifetime, scope) =
+        issue::access_token(app, &key, env_id, &org_id, client, &scopes, None);
     let mut body = json!({ "access_token": token, "token_type": "Bearer", "expires_in": lifetime });
-    if !scopes.is_empty() {
-        body["scope"] = json!(scopes.join(" "));
+    if !scope.is_empty() {
+        body["scope"] = json!(scope);
     }
     Ok(body)
 }

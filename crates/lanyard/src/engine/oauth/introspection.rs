@@ -159,10 +159,10 @@ pub async fn revoke(app: &App, env_id: &str, client_id: &str, token: &str) -> Ap
         }
         return Ok(());
     }
-    if let Some((_, r, owner)) = find_refresh(app, env_id, token).await? {
-        if owner == client_id {
-            super::code_flow::revoke_family(app, env_id, &r.family).await?;
-        }
+    if let Some((_, r, owner)) = find_refresh(app, env_id, token).await?
+        && owner == client_id
+    {
+        super::code_flow::revoke_family(app, env_id, &r.family).await?;
     }
     Ok(())
 }

@@ -205,8 +205,10 @@ pub fn access_token(
         "iat": now,
         "exp": now + lifetime,
         "aud": [scopes.audience()],
-        "scope": scope,
     });
+    if !scope.is_empty() {
+        claims["scope"] = json!(scope);
+    }
     if scopes.custom_audience.is_none() {
         claims["env"] = json!(env_id);
         claims["org"] = json!(org_id);
