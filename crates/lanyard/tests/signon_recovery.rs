@@ -829,6 +829,7 @@ async fn outbox_lists_newest_first_and_filters() {
                         subject: "s",
                         body,
                         user_id: None,
+                        from: None,
                     },
                 )
                 .await

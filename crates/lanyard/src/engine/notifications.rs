@@ -1,6 +1,8 @@
 //! The notification service: every delivery (email, SMS, voice) is rendered once, recorded in
-//! the environment's outbox, and — for email, when SMTP is configured — sent with a real SMTP
-//! conversation. The outbox is Lanyard's own extension, so tests and developers can read codes.
+//! the environment's outbox, and sent: email with a real SMTP conversation when SMTP is
+//! configured, SMS and voice through the environment's custom phone delivery provider when it
+//! has one (HTTP, 5-second timeout, one retry). The outbox is Lanyard's own extension, so
+//! tests and developers can read codes.
 
 use std::time::Duration;
 
@@ -9,7 +11,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::json;
 
 use crate::error::ApiResult;
-use crate::resources::outbox;
+use crate::engine::phone;
+use crate::resources::{outbox, phone_delivery};
 use crate::state::App;
 use crate::store::Doc;
 
@@ -37,6 +40,8 @@ pub struct Message<'a> {
     pub subject: &'a str,
     pub body: &'a str,
     pub user_id: Option<&'a str>,
+    /// The email sender of the template content; else the server's `--smtp-from`.
+    pub from: Option<&'a str>,
 }
 
 const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,17 +51,18 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn deliver(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
     let (status, error) = match m.channel {
         Channel::Email => match &app.settings.smtp_url {
-            Some(url) => match send_email(url, &app.settings.smtp_from, m).await {
-                Ok(()) => ("SENT", None),
-                Err(e) => {
-                    tracing::warn!(environment_id = %m.env_id, error = %e, "email delivery failed");
-                    ("FAILED", Some(e))
-                }
-            },
+            Some(url) => {
+                let from = m.from.unwrap_or(&app.settings.smtp_from);
+                outcome(m, send_email(url, from, m).await)
+            }
             None => ("RECORDED", None),
         },
-        // SMS and voice providers arrive with the MFA issue; until then the outbox is the channel.
-        Channel::Sms | Channel::Voice => ("RECORDED", None),
+        Channel::Sms | Channel::Voice => {
+            match phone_delivery::request_for(app, m.env_id, m.channel.name()).await? {
+                Some((request, auth)) => outcome(m, phone::send(&request, &auth, m).await),
+                None => ("RECORDED", None),
+            }
+        }
     };
     let mut data = json!({
         "deliveryMethod": m.channel.name(),
@@ -82,6 +88,16 @@ pub async fn deliver(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
     tx.insert(&doc, &[]).await?;
     tx.commit().await?;
     Ok(doc)
+}
+
+fn outcome(m: &Message<'_>, r: Result<(), String>) -> (&'static str, Option<String>) {
+    match r {
+        Ok(()) => ("SENT", None),
+        Err(e) => {
+            tracing::warn!(environment_id = %m.env_id, channel = m.channel.name(), error = %e, "delivery failed");
+            ("FAILED", Some(e))
+        }
+    }
 }
 
 async fn send_email(url: &str, from: &str, m: &Message<'_>) -> Result<(), String> {

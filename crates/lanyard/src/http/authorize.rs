@@ -257,6 +257,21 @@ async fn authorize(
             (other, _) => Err(other),
         };
     }
+    // login_hint_token: the application vouches for the user; the flow starts past identification.
+    let hinted_user = match params.iter().find(|(k, _)| k == "login_hint_token") {
+        Some((_, token)) => {
+            match crate::engine::oauth::login_hint::user_of(app, &client, token).await {
+                Ok(u) => Some(u.id),
+                Err(e) if req.response_mode == ResponseMode::PiFlow => return Err(e),
+                Err(ApiError::InvalidData(details)) => {
+                    let why = details.first().map(|d| d.message.clone()).unwrap_or_default();
+                    return Ok(fail("invalid_request", &why));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        None => None,
+    };
     let Some(policy) = choose_policy(app, env_id, &client, &req.acr_values).await? else {
         return Ok(fail(
             "invalid_request",
@@ -298,7 +313,7 @@ async fn authorize(
             actions: actions.iter().map(|a| a.data.clone()).collect(),
         },
         step: 0,
-        user_id: None,
+        user_id: hinted_user,
         amr: vec![],
         auth_time: None,
         error: None,

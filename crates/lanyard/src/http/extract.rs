@@ -86,7 +86,9 @@ impl FromRequestParts<AppState> for Mgmt {
             .and_then(|v| v.to_str().ok());
         let actor = authenticate_cached(state, authorization).await?;
         for (name, value) in &params {
-            if uuid::Uuid::parse_str(value).is_err() {
+            // Ids are UUIDs; notification templates are named by path key instead.
+            let template = crate::resources::templates::template(value).is_some();
+            if uuid::Uuid::parse_str(value).is_err() && !template {
                 return Err(if name == "envId" {
                     forbidden_env()
                 } else {

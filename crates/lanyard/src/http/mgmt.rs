@@ -81,14 +81,11 @@ pub async fn render_full(app: &App, r: &dyn Resource, doc: &Doc) -> ApiResult<Va
 /// Loads the parent named in the path (404 when it does not exist in this environment).
 async fn parent_of(mg: &Mgmt, r: &dyn Resource) -> ApiResult<String> {
     match r.spec().parent {
-        Some(p) => {
+        Some(_) => {
             let id = mg.param("parentId");
-            mg.app
-                .store
-                .read()
-                .get(p.kind, &mg.env()?.id, id)
-                .await?
-                .ok_or_else(ApiError::not_found)?;
+            if !r.parent_exists(&mg.app, &mg.env()?.id, id).await? {
+                return Err(ApiError::not_found());
+            }
             Ok(id.to_string())
         }
         None => Ok(String::new()),

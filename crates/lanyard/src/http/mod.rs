@@ -4,6 +4,7 @@
 
 pub mod apps;
 pub mod authorize;
+pub mod devices;
 pub mod extract;
 pub mod mgmt;
 pub mod oauth;
@@ -101,6 +102,60 @@ pub const EXTRA_ROUTES: &[(&str, &str, &str, &str)] = &[
         "200",
     ),
     (
+        "/v1/environments/{envId}/users/{parentId}/devices",
+        "get",
+        "List a user's MFA devices in the user's order",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/users/{parentId}/devices",
+        "post",
+        "Create an MFA device (application/json) or set the device order (devices.reorder+json)",
+        "201",
+    ),
+    (
+        "/v1/environments/{envId}/users/{parentId}/devices",
+        "delete",
+        "Remove the device order (devices.order.remove+json)",
+        "204",
+    ),
+    (
+        "/v1/environments/{envId}/users/{parentId}/devices/{id}",
+        "post",
+        "Activate, block, unblock or unlock a device (by Content-Type)",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/users/{parentId}/devices/{id}/nickname",
+        "put",
+        "Set a device's nickname",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/users/{id}/mfaEnabled",
+        "get",
+        "Read whether MFA is enabled for a user",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/users/{id}/mfaEnabled",
+        "put",
+        "Enable or disable MFA for a user (POST accepted too)",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/templates",
+        "get",
+        "List the notification templates",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/templates/{name}",
+        "get",
+        "Read a notification template",
+        "200",
+    ),
+    (
         "/{envId}/as/token",
         "post",
         "OAuth 2.0 token endpoint (client_credentials)",
@@ -185,6 +240,7 @@ pub fn router(app: AppState) -> Router {
             mgmt::get_route(oauth::discovery),
         );
     r = users::routes(r);
+    r = devices::routes(r);
     for res in crate::resources::all() {
         r = mgmt::mount(r, res);
     }

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::authorize::{html_escape as esc, owned_flow, remote_ip};
 use super::extract::read_bytes;
-use crate::engine::flows::{self, Flow, FlowCtx, login, recovery};
+use crate::engine::flows::{self, Flow, FlowCtx, identifier_first, identify, login, mfa, recovery};
 use crate::engine::secrets;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{App, AppState};
@@ -391,7 +391,119 @@ const SCREENS: &[(&str, ScreenFn)] = &[
     (login::MUST_CHANGE_PASSWORD, change_password),
     (login::PASSWORD_EXPIRED, change_password),
     (recovery::RECOVERY_CODE_REQUIRED, recovery_code),
+    (identify::SIGN_ON_REQUIRED, identifier),
+    (identifier_first::PASSWORD_REQUIRED, password_only),
+    (mfa::DEVICE_SELECTION_REQUIRED, device_selection),
+    (mfa::OTP_REQUIRED, otp_entry),
 ];
+
+/// Identifier first, and passwordless sign-ons: the username alone.
+fn identifier(v: &View) -> Screen {
+    let username = v
+        .echoed("username")
+        .or_else(|| v.flow.request.as_ref().and_then(|r| r.login_hint.clone()))
+        .unwrap_or_default();
+    let fields = v.input("username", "Username", "text", "username", &username, true);
+    Screen {
+        title: "Sign on".into(),
+        lead: format!("Sign on to continue to {}.", v.app_name()),
+        body: v.form("user.lookup", &fields, "Next") + &v.start_over("Start over"),
+    }
+}
+
+/// Identifier first: the password for the username given.
+fn password_only(v: &View) -> Screen {
+    let who = v.flow.scratch.get("identifier").and_then(Value::as_str).unwrap_or_default();
+    let fields = v.input("password", "Password", "password", "current-password", "", true);
+    Screen {
+        title: "Enter your password".into(),
+        lead: format!("Sign on to continue to {}.", v.app_name()),
+        body: format!("<p class=\"user\">Signing on as <strong>{}</strong></p>", esc(who))
+            + &v.form("usernamePassword.check", &fields, "Sign on")
+            + &v.forgot_link()
+            + &v.start_over("Not you? Start over"),
+    }
+}
+
+/// How a device is named to its owner: its nickname, else its kind and masked address.
+fn device_label(d: &Value) -> String {
+    let kind = match d["type"].as_str() {
+        Some("SMS") => "Text message",
+        Some("VOICE") => "Voice call",
+        Some("EMAIL") => "Email",
+        Some("TOTP") => "Authenticator app",
+        _ => "Device",
+    };
+    let to = d["phone"].as_str().or(d["email"].as_str()).unwrap_or_default();
+    match d["nickname"].as_str() {
+        Some(n) if !n.is_empty() => format!("{n} ({kind})"),
+        _ if to.is_empty() => kind.to_string(),
+        _ => format!("{kind} to {to}"),
+    }
+}
+
+/// One button that selects a device.
+fn device_button(v: &View, d: &Value, class: &str, label: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"?flowId={}\">{}<input type=\"hidden\" name=\"device.id\" value=\"{}\">\
+         <button class=\"{class}\" type=\"submit\">{}</button></form>",
+        esc(&v.flow.id),
+        v.hidden("device.select"),
+        esc(d["id"].as_str().unwrap_or_default()),
+        esc(label)
+    )
+}
+
+fn devices_of<'a>(v: &'a View) -> Vec<&'a Value> {
+    v.data["_embedded"]["devices"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+}
+
+fn device_selection(v: &View) -> Screen {
+    let buttons: String = devices_of(v)
+        .into_iter()
+        .map(|d| device_button(v, d, "primary", &device_label(d)))
+        .collect();
+    Screen {
+        title: "Verify it's you".into(),
+        lead: "Choose how to receive a one-time passcode.".into(),
+        body: v.signed_in_as() + &buttons + &v.start_over("Start over"),
+    }
+}
+
+fn otp_entry(v: &View) -> Screen {
+    let selected = v.data["selectedDevice"]["id"].as_str().unwrap_or_default();
+    let devices = devices_of(v);
+    let current = devices.iter().find(|d| d["id"] == selected);
+    let totp = current.is_some_and(|d| d["type"] == "TOTP");
+    let lead = match current {
+        Some(_) if totp => "Enter the code your authenticator app shows.".to_string(),
+        Some(d) => format!("We sent a passcode: {}.", device_label(d)),
+        None => "Enter your one-time passcode.".to_string(),
+    };
+    let notice = match v.data["error"]["message"].as_str() {
+        Some(m) if v.error.is_none() => format!("<p class=\"status\" role=\"alert\">{}</p>", esc(m)),
+        _ => String::new(),
+    };
+    let fields = v.input("otp", "Passcode", "text", "one-time-code", "", true);
+    let resend = match current {
+        Some(d) if !totp => device_button(v, d, "link", "Send a new code"),
+        _ => String::new(),
+    };
+    let others: String = devices
+        .iter()
+        .filter(|d| d["id"] != selected)
+        .map(|d| device_button(v, d, "link", &format!("Use {} instead", device_label(d))))
+        .collect();
+    Screen {
+        title: "Enter your passcode".into(),
+        lead,
+        body: v.signed_in_as()
+            + &notice
+            + &v.form("otp.check", &fields, "Verify")
+            + &format!("<div class=\"aside\">{resend}{others}</div>")
+            + &v.start_over("Start over"),
+    }
+}
 
 fn username_password(v: &View) -> Screen {
     // What the user typed last, else the client's `login_hint`.

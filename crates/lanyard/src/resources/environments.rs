@@ -136,6 +136,8 @@ async fn create_defaults(ctx: &mut WriteCtx<'_>) -> ApiResult<()> {
     .await?;
     super::resources::create_builtin(ctx).await?;
     super::policies::create_defaults(ctx).await?;
+    super::mfa_policies::create_default(ctx).await?;
+    super::templates::create_defaults(ctx).await?;
     let env_name = ctx.env.data["name"]
         .as_str()
         .unwrap_or("environment")

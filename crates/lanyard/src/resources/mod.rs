@@ -4,15 +4,20 @@
 //! uniqueness are written once in `http::mgmt` against this description.
 
 pub mod applications;
+pub mod devices;
 pub mod environments;
+pub mod mfa_policies;
 pub mod ops;
 pub mod outbox;
+pub mod phone_delivery;
 pub mod policies;
 pub mod populations;
 pub mod priority;
 #[allow(clippy::module_inception)] // PingOne calls them resources too
 pub mod resources;
 pub mod roles;
+pub mod single_default;
+pub mod templates;
 pub mod users;
 
 use serde_json::{Map, Value, json};
@@ -108,6 +113,15 @@ pub trait Resource: Send + Sync + 'static {
         _existing: Option<&Doc>,
     ) -> ApiResult<()> {
         Ok(())
+    }
+
+    /// Whether the parent named in a path exists (stored parents by default; template
+    /// contents have the fixed template catalog as parents).
+    async fn parent_exists(&self, app: &App, env_id: &str, parent_id: &str) -> ApiResult<bool> {
+        match self.spec().parent {
+            Some(p) => Ok(app.store.read().get(p.kind, env_id, parent_id).await?.is_some()),
+            None => Ok(true),
+        }
     }
 
     /// Side effects after the document is inserted (same transaction).
@@ -263,5 +277,9 @@ pub fn all() -> Vec<&'static dyn Resource> {
         &roles::APPLICATION_ROLE_ASSIGNMENTS,
         &roles::USER_ROLE_ASSIGNMENTS,
         &outbox::OUTBOX,
+        &mfa_policies::MFA_POLICIES,
+        &devices::DEVICES,
+        &templates::CONTENTS,
+        &phone_delivery::PHONE_DELIVERY,
     ]
 }

@@ -69,38 +69,12 @@ impl Resource for SignOnPolicies {
         doc: &mut Doc,
         existing: Option<&Doc>,
     ) -> ApiResult<()> {
-        let was_default = existing.is_some_and(|e| e.data["default"] == true);
-        // `default` can only be set to true (which moves it here from the previous default); a
-        // PUT that leaves it out, as clients that do not manage it do, keeps the current value.
-        if doc.data.get("default").is_none() {
-            doc.data["default"] = json!(was_default);
-        }
-        if was_default && doc.data["default"] != true {
-            return Err(ApiError::one(Detail::invalid(
-                "default",
-                "The default sign-on policy cannot be unset; make another policy the default instead.",
-            )));
-        }
-        if doc.data["default"] == true && !was_default {
-            // One default per environment, also when two writers set it at once.
-            ctx.tx.lock(&doc.env_id, &doc.env_id).await?;
-            for mut other in ctx.tx.children(KIND, &doc.env_id, "").await? {
-                if other.id != doc.id && other.data["default"] == true {
-                    other.data["default"] = json!(false);
-                    ctx.tx.update_data(&mut other).await?;
-                }
-            }
-        }
+        super::single_default::prepare(ctx, doc, existing, "sign-on policy").await?;
         Ok(())
     }
 
     async fn before_delete(&self, ctx: &mut WriteCtx<'_>, doc: &Doc) -> ApiResult<()> {
-        if doc.data["default"] == true {
-            return Err(ApiError::RequestFailed(
-                "The default sign-on policy cannot be deleted.".into(),
-                vec![],
-            ));
-        }
+        super::single_default::before_delete(doc, "sign-on policy")?;
         // Applications assigned to this policy lose the assignment.
         let cond = crate::store::Condition {
             sql: format!("{} = $1", ctx.tx.dialect.json_text("signOnPolicy.id")),

@@ -2,6 +2,7 @@
 //! LANYARD_TEST_DATABASE_URL is set), driven through the router with `tower::ServiceExt::oneshot`.
 #![allow(dead_code)]
 
+pub mod mfa;
 pub mod signon;
 
 use std::path::PathBuf;

@@ -31,35 +31,8 @@ impl ActionType for Login {
     }
 
     async fn enter(&self, ctx: &FlowCtx<'_>, flow: &mut Flow, _cfg: &Value) -> ApiResult<Step> {
-        // Single sign-on: the browser's session already proved a password for a user.
-        let max_age = flow.request.as_ref().and_then(|r| r.max_age);
-        // OIDC Core 3.1.2.1: max_age=0 is prompt=login (a same-second session is not fresh enough).
-        let forced = flow
-            .request
-            .as_ref()
-            .is_some_and(|r| r.prompt.iter().any(|p| p == "login"))
-            || max_age == Some(0);
-        if let (Some(uid), Some(pwd_at), false) = (&ctx.session.user_id, ctx.session.pwd_at, forced)
-        {
-            let fresh = max_age.is_none_or(|m| clock::unix() - pwd_at <= m);
-            // The session's user must still exist and be enabled (an implicit token is issued
-            // without another look at the user).
-            let live = fresh
-                && ctx
-                    .app
-                    .store
-                    .read()
-                    .get(users::KIND, &flow.env_id, uid)
-                    .await?
-                    .is_some_and(|u| u.data["enabled"] == true);
-            if live && flow.user_id.as_ref().is_none_or(|u| u == uid) {
-                flow.user_id = Some(uid.clone());
-                flow.auth_time = Some(ctx.session.auth_time.unwrap_or(pwd_at));
-                if !flow.amr.iter().any(|a| a == "pwd") {
-                    flow.amr.push("pwd".into());
-                }
-                return Ok(Step::Next);
-            }
+        if single_sign_on(ctx, flow).await? {
+            return Ok(Step::Next);
         }
         Ok(Step::Wait(USERNAME_PASSWORD_REQUIRED))
     }
@@ -136,9 +109,47 @@ impl ActionType for Login {
     }
 }
 
+#[allow(clippy::needless_return)]
+/// Single sign-on: whether the browser's session already proved a password for the flow's
+/// user (or for anyone, when the flow has no user yet) recently enough; if so the flow takes
+/// the session's user and `pwd`.
+pub async fn single_sign_on(ctx: &FlowCtx<'_>, flow: &mut Flow) -> ApiResult<bool> {
+    // Single sign-on: the browser's session already proved a password for a user.
+    let max_age = flow.request.as_ref().and_then(|r| r.max_age);
+    // OIDC Core 3.1.2.1: max_age=0 is prompt=login (a same-second session is not fresh enough).
+    let forced = flow
+        .request
+        .as_ref()
+        .is_some_and(|r| r.prompt.iter().any(|p| p == "login"))
+        || max_age == Some(0);
+    if let (Some(uid), Some(pwd_at), false) = (&ctx.session.user_id, ctx.session.pwd_at, forced)
+    {
+        let fresh = max_age.is_none_or(|m| clock::unix() - pwd_at <= m);
+        // The session's user must still exist and be enabled (an implicit token is issued
+        // without another look at the user).
+        let live = fresh
+            && ctx
+                .app
+                .store
+                .read()
+                .get(users::KIND, &flow.env_id, uid)
+                .await?
+                .is_some_and(|u| u.data["enabled"] == true);
+        if live && flow.user_id.as_ref().is_none_or(|u| u == uid) {
+            flow.user_id = Some(uid.clone());
+            flow.auth_time = Some(ctx.session.auth_time.unwrap_or(pwd_at));
+            if !flow.amr.iter().any(|a| a == "pwd") {
+                flow.amr.push("pwd".into());
+            }
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// `usernamePassword.check`: the password engine's check with failure counting and lockout.
 /// An unknown user, a wrong password and a user without a password get the same answer.
-async fn check_password(
+pub async fn check_password(
     ctx: &FlowCtx<'_>,
     flow: &mut Flow,
     username: &str,

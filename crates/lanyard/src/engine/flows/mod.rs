@@ -4,7 +4,10 @@
 //! accepts there, and what each does. OIDC authorize, pi.flow and the hosted pages all drive
 //! the same flows.
 
+pub mod identifier_first;
+pub mod identify;
 pub mod login;
+pub mod mfa;
 pub mod recovery;
 
 use serde::{Deserialize, Serialize};
@@ -119,10 +122,14 @@ pub trait ActionType: Send + Sync {
 }
 
 static LOGIN: login::Login = login::Login;
+static MFA: mfa::Mfa = mfa::Mfa;
+static IDENTIFIER_FIRST: identifier_first::IdentifierFirst = identifier_first::IdentifierFirst;
 
 fn action_type(name: &str) -> Option<&'static dyn ActionType> {
     match name {
         "LOGIN" => Some(&LOGIN),
+        "MULTI_FACTOR_AUTHENTICATION" => Some(&MFA),
+        "IDENTIFIER_FIRST" => Some(&IDENTIFIER_FIRST),
         _ => None,
     }
 }
@@ -383,8 +390,16 @@ pub async fn render(app: &App, flow: &Flow, expires_at: i64) -> ApiResult<Value>
         "createdAt": flow.created_at,
         "expiresAt": clock::format(time::OffsetDateTime::from_unix_timestamp(expires_at).unwrap_or(time::OffsetDateTime::now_utc())),
     });
+    // Top-level fields an action adds (e.g. MFA's `selectedDevice`).
+    if let Some(view) = flow.scratch.get("view").and_then(Value::as_object) {
+        for (k, v) in view {
+            out[k] = v.clone();
+        }
+    }
     if let Some(e) = &flow.error {
         out["error"] = json!({ "code": e.error, "message": e.description });
+    } else if let Some(e) = flow.scratch.get("flowError") {
+        out["error"] = e.clone();
     }
     Ok(out)
 }

@@ -244,6 +244,7 @@ async fn send(ctx: &FlowCtx<'_>, flow: &Flow, s: &RecoveryState, code: &str) -> 
             subject: &subject,
             body: &body,
             user_id: Some(uid),
+            from: None,
         },
     )
     .await?;

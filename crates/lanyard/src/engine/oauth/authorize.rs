@@ -49,6 +49,10 @@ pub struct AuthorizeRequest {
     pub login_hint: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
+    /// `pi.template` of a request object: the notification template (name, variant,
+    /// variables) of the passcode message (transaction approval).
+    #[serde(default)]
+    pub pi_template: Option<Value>,
 }
 
 impl AuthorizeRequest {
@@ -346,6 +350,23 @@ pub fn validate(
             mode,
         ));
     }
+    let pi_template = match get("pi.template") {
+        None => None,
+        Some(t) => match serde_json::from_str::<Value>(&t) {
+            Ok(v) if v["name"].as_str().is_some_and(|n| crate::resources::templates::template(n).is_some())
+                && (v.get("variables").is_none() || v["variables"].is_object()) =>
+            {
+                Some(v)
+            }
+            _ => {
+                return Err(fail(
+                    "invalid_request",
+                    "pi.template must name a notification template, with optional variant and variables.",
+                    mode,
+                ));
+            }
+        },
+    };
     Ok(AuthorizeRequest {
         client_id: app.data["clientId"].as_str().unwrap_or(&app.id).to_string(),
         app_id: app.id.clone(),
@@ -366,6 +387,7 @@ pub fn validate(
         login_hint: get("login_hint"),
         code_challenge,
         code_challenge_method: method,
+        pi_template,
     })
 }
 

@@ -7,4 +7,5 @@ pub mod code_flow;
 pub mod grants;
 pub mod introspection;
 pub mod issue;
+pub mod login_hint;
 pub mod request_object;

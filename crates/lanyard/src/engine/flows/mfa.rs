@@ -1,0 +1,256 @@
+//! The MULTI_FACTOR_AUTHENTICATION action. With a known user it picks the user's usable
+//! devices under the action's device authentication policy (and its legacy per-method
+//! toggles): one device (or the first, with `DEFAULT_TO_FIRST`) gets a passcode and the flow
+//! waits in `OTP_REQUIRED`; otherwise `DEVICE_SELECTION_REQUIRED` lists the devices, masked.
+//! `otp.check` counts failures on the device (its lock holds across processes); `device.select`
+//! switches device or sends a new code. Without a known user (an MFA action first, as in a
+//! passwordless policy) the flow starts at `SIGN_ON_REQUIRED` with `user.lookup`.
+//!
+//! A user without MFA enabled or without a usable device is handled by `noDevicesMode`:
+//! `BYPASS` skips the action, `BLOCK` fails the sign-on. A bypass never completes a sign-on
+//! that has no other factor: with nothing proven, the flow fails.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{ActionType, Flow, FlowCtx, Step, identify};
+use crate::clock;
+use crate::engine::mfa::{self, Notice};
+use crate::engine::otp::Challenge;
+use crate::error::{ApiError, ApiResult, Detail};
+use crate::resources::mfa_policies;
+use crate::store::Doc;
+
+pub const DEVICE_SELECTION_REQUIRED: &str = "DEVICE_SELECTION_REQUIRED";
+pub const OTP_REQUIRED: &str = "OTP_REQUIRED";
+const SCRATCH: &str = "mfa";
+
+pub struct Mfa;
+
+/// What the action keeps in the flow between calls.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MfaState {
+    /// Ids of the devices offered (the only ones `device.select` accepts).
+    #[serde(default)]
+    offered: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    device_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    challenge: Option<Challenge>,
+    /// Why the last passcode could not be delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    delivery_error: Option<String>,
+}
+
+fn load(flow: &Flow) -> MfaState {
+    flow.scratch
+        .get(SCRATCH)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+fn store(flow: &mut Flow, s: &MfaState, devices: &[Doc]) {
+    flow.scratch.insert(SCRATCH.into(), json!(s));
+    let mut view = json!({ "devices": devices.iter().map(mfa::flow_view).collect::<Vec<_>>() });
+    if let Some(id) = &s.device_id {
+        flow.scratch.insert("view".into(), json!({ "selectedDevice": { "id": id } }));
+        view["selectedDevice"] = json!({ "id": id });
+    } else {
+        flow.scratch.remove("view");
+    }
+    flow.scratch.insert("embedded".into(), json!({ "devices": view["devices"] }));
+    if let Some(e) = &s.delivery_error {
+        flow.scratch.insert(
+            "flowError".into(),
+            json!({ "code": "NOTIFICATION_FAILED", "message": format!("The passcode could not be delivered: {e}") }),
+        );
+    } else {
+        flow.scratch.remove("flowError");
+    }
+}
+
+fn clear(flow: &mut Flow) {
+    for k in [SCRATCH, "view", "embedded", "flowError"] {
+        flow.scratch.remove(k);
+    }
+}
+
+/// The passcode message: the request object's `pi.template`, else strong authentication.
+fn notice_of(flow: &Flow) -> Notice {
+    match flow.request.as_ref().and_then(|r| r.pi_template.as_ref()) {
+        Some(t) => Notice {
+            template: t["name"].as_str().unwrap_or("strong_authentication").to_string(),
+            variant: t["variant"].as_str().map(str::to_string),
+            variables: t["variables"].as_object().cloned().unwrap_or_default(),
+        },
+        None => Notice::template("strong_authentication"),
+    }
+}
+
+/// No usable device: what `noDevicesMode` says.
+fn without_devices(flow: &Flow, cfg: &Value) -> Step {
+    if cfg["noDevicesMode"] == "BYPASS" && !flow.amr.is_empty() {
+        return Step::Next;
+    }
+    Step::Fail(
+        "access_denied",
+        "The user has no multi-factor authentication device that this sign-on accepts.".into(),
+    )
+}
+
+async fn policy(ctx: &FlowCtx<'_>, flow: &Flow, cfg: &Value) -> ApiResult<Option<Doc>> {
+    mfa_policies::for_action(&mut ctx.app.store.read(), &flow.env_id, cfg).await
+}
+
+/// Selects `device`: sends it a passcode (unless it is a TOTP device or locked) and waits.
+async fn select(
+    ctx: &FlowCtx<'_>,
+    flow: &mut Flow,
+    policy: Option<&Doc>,
+    devices: &[Doc],
+    device_id: &str,
+) -> ApiResult<Step> {
+    let app = ctx.app;
+    let user_id = flow.user_id.clone().unwrap_or_default();
+    let user = mfa::user(app, &flow.env_id, &user_id).await?;
+    let device = devices
+        .iter()
+        .find(|d| d.id == device_id)
+        .ok_or_else(|| ApiError::one(Detail::invalid("device.id", "The device was not found.")))?;
+    let ty = device.data["type"].as_str().unwrap_or_default().to_string();
+    let rules = mfa::rules(policy, &ty);
+    let mut state = MfaState {
+        offered: devices.iter().map(|d| d.id.clone()).collect(),
+        device_id: Some(device.id.clone()),
+        ..Default::default()
+    };
+    let sent = if mfa::locked_for(device, clock::unix()).is_some() {
+        None
+    } else {
+        match mfa::send_code(app, &user, device_id, &rules, &notice_of(flow)).await {
+            Ok(s) => s,
+            Err(e) => {
+                store(flow, &state, devices);
+                return Err(e);
+            }
+        }
+    };
+    if let Some((challenge, delivered)) = sent {
+        state.challenge = Some(challenge);
+        state.delivery_error = delivered.err();
+    }
+    store(flow, &state, devices);
+    Ok(Step::Wait(OTP_REQUIRED))
+}
+
+#[async_trait::async_trait]
+impl ActionType for Mfa {
+    fn type_name(&self) -> &'static str {
+        "MULTI_FACTOR_AUTHENTICATION"
+    }
+
+    async fn enter(&self, ctx: &FlowCtx<'_>, flow: &mut Flow, cfg: &Value) -> ApiResult<Step> {
+        let Some(user_id) = flow.user_id.clone() else {
+            return Ok(Step::Wait(identify::SIGN_ON_REQUIRED));
+        };
+        let user = mfa::user(ctx.app, &flow.env_id, &user_id).await?;
+        if user.data["enabled"] != true {
+            return Ok(Step::Fail("access_denied", "The account is disabled.".into()));
+        }
+        if user.data["mfaEnabled"] != true {
+            return Ok(without_devices(flow, cfg));
+        }
+        let policy = policy(ctx, flow, cfg).await?;
+        let devices = mfa::usable_devices(ctx.app, &flow.env_id, &user_id, policy.as_ref(), cfg).await?;
+        let Some(first) = devices.first() else {
+            return Ok(without_devices(flow, cfg));
+        };
+        let selection = policy
+            .as_ref()
+            .and_then(|p| p.data["authentication"]["deviceSelection"].as_str())
+            .unwrap_or("DEFAULT_TO_FIRST");
+        let prompt = selection == "ALWAYS_DISPLAY_DEVICES" || (selection == "PROMPT_TO_SELECT" && devices.len() > 1);
+        if prompt {
+            let state = MfaState {
+                offered: devices.iter().map(|d| d.id.clone()).collect(),
+                ..Default::default()
+            };
+            store(flow, &state, &devices);
+            return Ok(Step::Wait(DEVICE_SELECTION_REQUIRED));
+        }
+        let first = first.id.clone();
+        select(ctx, flow, policy.as_ref(), &devices, &first).await
+    }
+
+    fn actions(&self, flow: &Flow, _cfg: &Value) -> Vec<&'static str> {
+        match flow.status.as_str() {
+            identify::SIGN_ON_REQUIRED => vec!["user.lookup"],
+            DEVICE_SELECTION_REQUIRED => vec!["device.select"],
+            OTP_REQUIRED => vec!["otp.check", "device.select"],
+            _ => vec![],
+        }
+    }
+
+    async fn act(
+        &self,
+        ctx: &FlowCtx<'_>,
+        flow: &mut Flow,
+        cfg: &Value,
+        action: &str,
+        body: &Value,
+    ) -> ApiResult<Step> {
+        match action {
+            "user.lookup" => {
+                identify::lookup(ctx, flow, body).await?;
+                self.enter(ctx, flow, cfg).await
+            }
+            "device.select" => {
+                let id = body["device"]["id"].as_str().ok_or_else(|| ApiError::one(Detail::required("device.id")))?;
+                let state = load(flow);
+                if !state.offered.iter().any(|d| d == id) {
+                    return Err(ApiError::one(Detail::invalid("device.id", "The device is not one offered by this sign-on.")));
+                }
+                let user_id = flow.user_id.clone().unwrap_or_default();
+                let policy = policy(ctx, flow, cfg).await?;
+                let devices = mfa::usable_devices(ctx.app, &flow.env_id, &user_id, policy.as_ref(), cfg).await?;
+                if !devices.iter().any(|d| d.id == id) {
+                    return Err(ApiError::one(Detail::invalid("device.id", "The device can no longer be used.")));
+                }
+                select(ctx, flow, policy.as_ref(), &devices, id).await
+            }
+            "otp.check" => {
+                let input = super::required_str(body, "otp")?;
+                let mut state = load(flow);
+                let device_id = state.device_id.clone().ok_or_else(|| ApiError::InvalidRequest("No device is selected.".into()))?;
+                let user_id = flow.user_id.clone().unwrap_or_default();
+                let policy = policy(ctx, flow, cfg).await?;
+                let app = ctx.app;
+                let mut tx = app.store.begin().await?;
+                let mut device = mfa::device_for_update(&mut tx, &flow.env_id, &user_id, &device_id).await?;
+                let ty = device.data["type"].as_str().unwrap_or_default().to_string();
+                let rules = mfa::rules(policy.as_ref(), &ty);
+                let result = mfa::check_code(app, &mut tx, &mut device, state.challenge.as_ref(), &rules, input).await;
+                tx.commit().await?;
+                if let Err(e) = result {
+                    // A code that too many wrong guesses killed is gone for good.
+                    if mfa::code_dead(&device) {
+                        state.challenge = None;
+                        flow.scratch.insert(SCRATCH.into(), json!(state));
+                    }
+                    return Err(e);
+                }
+                let amr = mfa::amr_of(&ty).to_string();
+                if !flow.amr.contains(&amr) {
+                    flow.amr.push(amr);
+                }
+                if flow.auth_time.is_none() {
+                    flow.auth_time = Some(clock::unix());
+                }
+                clear(flow);
+                Ok(Step::Next)
+            }
+            _ => Err(ApiError::InvalidRequest(format!("The action '{action}' is not supported here."))),
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! MFA endpoints beyond the generic layer: a user's devices collection (create, reorder and
+//! order removal by Content-Type, listed in the user's order), device actions by
+//! Content-Type on `POST /devices/{id}` (activate, block, unblock, unlock), the nickname,
+//! `/users/{id}/mfaEnabled`, and the read-only notification template catalog. The rules
+//! live in `engine::mfa`; handlers parse, load, call it and persist in one transaction.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use super::extract::{Mgmt, read_json};
+use super::mgmt::{JSON, created, method_not_allowed, render_full};
+use crate::engine::authz::Area;
+use crate::engine::mfa::{self, Notice};
+use crate::engine::otp::Challenge;
+use crate::error::{ApiError, ApiResult, Detail};
+use crate::model::schema::{Field, Mode, Ty, f, s, validate};
+use crate::resources::devices::{self, DEVICES, KIND};
+use crate::resources::{WriteCtx, mfa_policies, ops, templates, users};
+use crate::store::{Doc, Tx};
+
+pub const REORDER: &str = "application/vnd.pingidentity.devices.reorder+json";
+pub const ORDER_REMOVE: &str = "application/vnd.pingidentity.devices.order.remove+json";
+pub const ACTIVATE: &str = "application/vnd.pingidentity.device.activate+json";
+pub const BLOCK: &str = "application/vnd.pingidentity.device.block+json";
+pub const UNBLOCK: &str = "application/vnd.pingidentity.device.unblock+json";
+pub const UNLOCK: &str = "application/vnd.pingidentity.device.unlock+json";
+
+const DEVICES_PATH: &str = "/v1/environments/{envId}/users/{parentId}/devices";
+const DEVICE_PATH: &str = "/v1/environments/{envId}/users/{parentId}/devices/{id}";
+
+pub fn routes(r: Router<AppState>) -> Router<AppState> {
+    // The generic layer adds the item GET/DELETE and the 405 fallbacks on these paths.
+    r.route(DEVICES_PATH, get(list).post(create_or_reorder).delete(remove_order))
+        .route(DEVICE_PATH, post(device_action))
+        .route(
+            &format!("{DEVICE_PATH}/nickname"),
+            axum::routing::put(nickname).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/environments/{envId}/users/{id}/mfaEnabled",
+            get(read_mfa_enabled)
+                .put(update_mfa_enabled)
+                .post(update_mfa_enabled)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/environments/{envId}/templates",
+            get(list_templates).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/environments/{envId}/templates/{name}",
+            get(read_template).fallback(method_not_allowed),
+        )
+}
+
+use crate::state::AppState;
+
+async fn user_of(mg: &Mgmt, param: &str) -> ApiResult<Doc> {
+    mg.app
+        .store
+        .read()
+        .get(users::KIND, &mg.env()?.id, mg.param(param))
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+async fn device_in(mg: &Mgmt, tx: &mut Tx) -> ApiResult<Doc> {
+    tx.get(KIND, &mg.env()?.id, mg.param("id"))
+        .await?
+        .filter(|d| d.parent_id == mg.param("parentId"))
+        .ok_or_else(ApiError::not_found)
+}
+
+fn body_of(fields: &[Field], input: &Value) -> ApiResult<serde_json::Map<String, Value>> {
+    validate(fields, input, None, Mode::Create).map_err(ApiError::invalid)
+}
+
+// ---- the collection ----
+
+async fn list(mg: Mgmt) -> ApiResult<Response> {
+    mg.require(Area::Identity, false)?;
+    let user = user_of(&mg, "parentId").await?;
+    let all = mg.app.store.read().children(KIND, &user.env_id, &user.id).await?;
+    let mut items = Vec::new();
+    for d in devices::in_order(all) {
+        items.push(render_full(&mg.app, &DEVICES, &d).await?);
+    }
+    let href = mg.app.env_href(&user.env_id, &format!("/users/{}/devices", user.id));
+    Ok(Json(json!({
+        "_links": { "self": { "href": href }, "devices.reorder": { "href": href } },
+        "_embedded": { "devices": items },
+        "count": items.len(),
+        "size": items.len(),
+    }))
+    .into_response())
+}
+
+async fn create_or_reorder(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    mg.require(Area::Identity, true)?;
+    let (media, input) = read_json(&headers, body, &[JSON, REORDER]).await?;
+    if media.eq_ignore_ascii_case(REORDER) {
+        return reorder(mg, input).await;
+    }
+    let user = user_of(&mg, "parentId").await?;
+    let env = mg.env()?.clone();
+    let mut tx = mg.app.store.begin().await?;
+    let mut ctx = WriteCtx {
+        app: &mg.app,
+        tx: &mut tx,
+        env: &env,
+        org_id: &mg.org_id,
+    };
+    let mut doc = ops::create(&mut ctx, &DEVICES, &input, &user.id).await?;
+    let policy = device_policy(&mut tx, &doc).await?;
+    tx.commit().await?;
+    mg.app.changed();
+    // A device waiting for activation gets its pairing code (TOTP devices prove the secret).
+    if doc.data["status"] == devices::ACTIVATION_REQUIRED && doc.data["type"] != "TOTP" {
+        let rules = mfa::rules(policy.as_ref(), doc.data["type"].as_str().unwrap_or_default());
+        let notice = Notice::template("device_pairing");
+        if let Some((challenge, _)) = mfa::send_code(&mg.app, &user, &doc.id, &rules, &notice).await? {
+            let mut tx = mg.app.store.begin().await?;
+            if let Some(mut d) = tx.get(KIND, &doc.env_id, &doc.id).await? {
+                d.data["_activation"] = json!(challenge);
+                tx.update_data(&mut d).await?;
+                doc = d;
+            }
+            tx.commit().await?;
+        }
+    }
+    let mut resp = created(&mg.app, &DEVICES, &doc).await?;
+    if doc.data["type"] == "TOTP" {
+        // The secret is shown once, at creation, for the authenticator app to scan.
+        let secret = devices::totp_secret(&mg.app, &doc).unwrap_or_default();
+        let account = user.data["username"].as_str().unwrap_or(&user.id).to_string();
+        let issuer = env.data["name"].as_str().unwrap_or("Lanyard").to_string();
+        let mut body = render_full(&mg.app, &DEVICES, &doc).await?;
+        body["keyUri"] = json!(crate::engine::otp::key_uri(&issuer, &account, &secret));
+        body["secret"] = json!(secret);
+        let status = resp.status();
+        let location = resp.headers().get(axum::http::header::LOCATION).cloned();
+        resp = (status, Json(body)).into_response();
+        if let Some(l) = location {
+            resp.headers_mut().insert(axum::http::header::LOCATION, l);
+        }
+    }
+    Ok(resp)
+}
+
+async fn device_policy(tx: &mut Tx, device: &Doc) -> ApiResult<Option<Doc>> {
+    if let Some(id) = device.data["policy"]["id"].as_str() {
+        return tx.get(mfa_policies::KIND, &device.env_id, id).await;
+    }
+    Ok(tx
+        .children(mfa_policies::KIND, &device.env_id, "")
+        .await?
+        .into_iter()
+        .find(|p| p.data["default"] == true))
+}
+
+const ORDER_ITEM: &[Field] = &[f("id", Ty::Uuid).req()];
+const REORDER_FIELDS: &[Field] = &[f("order", Ty::Arr(&Ty::Obj(ORDER_ITEM), devices::MAX_PER_USER)).req()];
+
+/// `devices.reorder+json` `{ "order": [ { "id" } ... ] }`: the listed devices first, in that
+/// order; the others after them.
+async fn reorder(mg: Mgmt, input: Value) -> ApiResult<Response> {
+    let b = body_of(REORDER_FIELDS, &input)?;
+    let ids: Vec<String> = b["order"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["id"].as_str().map(str::to_string))
+        .collect();
+    let user = user_of(&mg, "parentId").await?;
+    let mut tx = mg.app.store.begin().await?;
+    let all = tx.children(KIND, &user.env_id, &user.id).await?;
+    for (i, id) in ids.iter().enumerate() {
+        if ids[..i].contains(id) {
+            return Err(ApiError::one(Detail::invalid(&format!("order[{i}].id"), "A device is listed twice.")));
+        }
+        if !all.iter().any(|d| &d.id == id) {
+            return Err(ApiError::one(Detail::invalid(&format!("order[{i}].id"), "The device is not one of this user's.")));
+        }
+    }
+    for mut d in all {
+        let rank = ids.iter().position(|id| *id == d.id);
+        d.data["_rank"] = match rank {
+            Some(r) => json!(r),
+            None => json!(ids.len() + 1),
+        };
+        tx.update_data(&mut d).await?;
+    }
+    tx.commit().await?;
+    mg.app.changed();
+    list(mg).await
+}
+
+/// `DELETE /devices` with `devices.order.remove+json`: back to creation order.
+async fn remove_order(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<StatusCode> {
+    mg.require(Area::Identity, true)?;
+    let mt = super::extract::media_type(&headers);
+    if !mt.eq_ignore_ascii_case(ORDER_REMOVE) {
+        return Err(ApiError::UnsupportedMediaType(format!("Use Content-Type {ORDER_REMOVE}.")));
+    }
+    let _ = super::extract::read_bytes(body).await?;
+    let user = user_of(&mg, "parentId").await?;
+    let mut tx = mg.app.store.begin().await?;
+    for mut d in tx.children(KIND, &user.env_id, &user.id).await? {
+        if let Some(m) = d.data.as_object_mut()
+            && m.remove("_rank").is_some()
+        {
+            tx.update_data(&mut d).await?;
+        }
+    }
+    tx.commit().await?;
+    mg.app.changed();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- one device ----
+
+const ACTIVATE_FIELDS: &[Field] = &[f("otp", s(64)).req()];
+
+/// `POST /devices/{id}` by Content-Type: `device.activate+json` `{otp}`, `device.block+json`,
+/// `device.unblock+json`, `device.unlock+json`; 200 with the device.
+async fn device_action(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    mg.require(Area::Identity, true)?;
+    let (media, input) = read_json(&headers, body, &[ACTIVATE, BLOCK, UNBLOCK, UNLOCK]).await?;
+    let is = |t: &str| media.eq_ignore_ascii_case(t);
+    let mut tx = mg.app.store.begin().await?;
+    let mut device = device_in(&mg, &mut tx).await?;
+    let mut result = Ok(());
+    if is(ACTIVATE) {
+        let b = body_of(ACTIVATE_FIELDS, &input)?;
+        let otp = b["otp"].as_str().unwrap_or_default();
+        if device.data["status"] != devices::ACTIVATION_REQUIRED {
+            return Err(ApiError::RequestFailed("The device is already active.".into(), vec![]));
+        }
+        let policy = device_policy(&mut tx, &device).await?;
+        let rules = mfa::rules(policy.as_ref(), device.data["type"].as_str().unwrap_or_default());
+        let challenge: Option<Challenge> = serde_json::from_value(device.data["_activation"].clone()).ok();
+        result = mfa::check_code(&mg.app, &mut tx, &mut device, challenge.as_ref(), &rules, otp).await;
+        if result.is_ok() {
+            device.data["status"] = json!(devices::ACTIVE);
+            if let Some(m) = device.data.as_object_mut() {
+                m.remove("_activation");
+            }
+        } else if mfa::code_dead(&device)
+            && let Some(m) = device.data.as_object_mut()
+        {
+            m.remove("_activation");
+        }
+    } else if is(BLOCK) {
+        device.data["block"] = json!({ "status": "BLOCKED", "blockedAt": crate::clock::now() });
+    } else if is(UNBLOCK) {
+        device.data["block"] = json!({ "status": "UNBLOCKED" });
+    } else {
+        device.data["_otp"] = json!({ "failures": 0 });
+    }
+    tx.update_data(&mut device).await?;
+    tx.commit().await?;
+    mg.app.changed();
+    result?;
+    Ok(Json(render_full(&mg.app, &DEVICES, &device).await?).into_response())
+}
+
+const NICKNAME_FIELDS: &[Field] = &[f("nickname", s(100)).req()];
+
+async fn nickname(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    mg.require(Area::Identity, true)?;
+    let (_, input) = read_json(&headers, body, &[JSON]).await?;
+    let b = body_of(NICKNAME_FIELDS, &input)?;
+    let mut tx = mg.app.store.begin().await?;
+    let mut device = device_in(&mg, &mut tx).await?;
+    device.data["nickname"] = b["nickname"].clone();
+    tx.update_data(&mut device).await?;
+    tx.commit().await?;
+    mg.app.changed();
+    let href = devices::SPEC.href(&mg.app, &device);
+    Ok(Json(json!({
+        "_links": { "self": { "href": format!("{href}/nickname") }, "device": { "href": href } },
+        "nickname": device.data["nickname"],
+    }))
+    .into_response())
+}
+
+// ---- mfaEnabled ----
+
+fn mfa_enabled_body(mg: &Mgmt, user: &Doc) -> Value {
+    let user_href = mg.app.env_href(&user.env_id, &format!("/users/{}", user.id));
+    json!({
+        "_links": { "self": { "href": format!("{user_href}/mfaEnabled") }, "user": { "href": user_href } },
+        "mfaEnabled": user.data["mfaEnabled"] == true,
+    })
+}
+
+async fn read_mfa_enabled(mg: Mgmt) -> ApiResult<Response> {
+    mg.require(Area::Identity, false)?;
+    let user = user_of(&mg, "id").await?;
+    Ok(Json(mfa_enabled_body(&mg, &user)).into_response())
+}
+
+const MFA_ENABLED_FIELDS: &[Field] = &[f("mfaEnabled", Ty::Bool).req()];
+
+/// PUT (and POST, as the how-to guides write it) `{ "mfaEnabled": bool }`.
+async fn update_mfa_enabled(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    mg.require(Area::Identity, true)?;
+    let (_, input) = read_json(&headers, body, &[JSON]).await?;
+    let b = body_of(MFA_ENABLED_FIELDS, &input)?;
+    let mut tx = mg.app.store.begin().await?;
+    let mut user = tx
+        .get(users::KIND, &mg.env()?.id, mg.param("id"))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    user.data["mfaEnabled"] = b["mfaEnabled"].clone();
+    tx.update_data(&mut user).await?;
+    tx.commit().await?;
+    mg.app.changed();
+    Ok(Json(mfa_enabled_body(&mg, &user)).into_response())
+}
+
+// ---- templates ----
+
+async fn list_templates(mg: Mgmt) -> ApiResult<Response> {
+    mg.require(Area::Config, false)?;
+    let env = mg.env()?;
+    let items: Vec<Value> = templates::CATALOG
+        .iter()
+        .map(|t| templates::render_template(&mg.app, &env.id, t))
+        .collect();
+    Ok(Json(json!({
+        "_links": { "self": { "href": mg.app.env_href(&env.id, "/templates") } },
+        "_embedded": { "templates": items },
+        "count": items.len(),
+        "size": items.len(),
+    }))
+    .into_response())
+}
+
+async fn read_template(mg: Mgmt) -> ApiResult<Response> {
+    mg.require(Area::Config, false)?;
+    let env = mg.env()?;
+    let t = templates::template(mg.param("name")).ok_or_else(ApiError::not_found)?;
+    Ok(Json(templates::render_template(&mg.app, &env.id, t)).into_response())
+}
