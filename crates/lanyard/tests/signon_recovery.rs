@@ -733,6 +733,20 @@ async fn smtp_sink() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
     (port, rx)
 }
 
+/// The outbox once its newest message is no longer `PENDING` (recovery mail is sent after the
+/// flow has answered).
+async fn settled_outbox(c: &Ctx, to: &str) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let msgs = outbox_to(c, to).await;
+        if msgs.first().is_some_and(|m| m["status"] != "PENDING") {
+            return msgs;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the delivery never settled: {msgs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn codes_are_mailed_over_smtp() {
     for db in backends() {
@@ -758,7 +772,7 @@ async fn codes_are_mailed_over_smtp() {
             .await
             .expect("the sink got a mail")
             .unwrap();
-        let msgs = outbox_to(&c, "alice@example.com").await;
+        let msgs = settled_outbox(&c, "alice@example.com").await;
         assert_eq!(msgs[0]["status"], "SENT", "{:?}", msgs[0]);
         let code = code_in(msgs[0]["body"].as_str().unwrap());
         assert!(mail.contains(&code), "{mail}");
@@ -794,7 +808,7 @@ async fn a_refusing_smtp_server_is_recorded_and_the_flow_goes_on() {
         .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(r.body["status"], "RECOVERY_CODE_REQUIRED", "{}", r.text);
-        let msgs = outbox_to(&c, "alice@example.com").await;
+        let msgs = settled_outbox(&c, "alice@example.com").await;
         assert_eq!(msgs.len(), 1);
         assert_eq!(msgs[0]["status"], "FAILED", "{:?}", msgs[0]);
         assert!(
@@ -898,5 +912,40 @@ async fn outbox_lists_newest_first_and_filters() {
             )
             .await;
         assert_eq!(anon.status, StatusCode::UNAUTHORIZED, "{}", anon.text);
+    }
+}
+
+#[tokio::test]
+async fn recovery_mail_follows_the_template_and_the_users_locale() {
+    for db in backends() {
+        let c = setup(db).await;
+        let p = |rest: &str| TestApp::env_path(&c.env, rest);
+        // A French content of the recovery template; alice prefers Canadian French.
+        let r = c
+            .t
+            .post(
+                &p("/templates/recovery_code_template/contents"),
+                json!({ "locale": "fr", "deliveryMethod": "Email", "subject": "Votre code",
+                        "body": "Bonjour ${user.username},\n\n${code}\n\n(${application.name})",
+                        "from": { "name": "Acme", "address": "login@acme.test" } }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let r = c.t.patch(&p(&format!("/users/{}", c.user)), json!({ "locale": "fr-CA" })).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let mut jar = Jar::new();
+        let flow = start(&c, &mut jar).await;
+        let r = act(&c, &mut jar, &flow, "password.forgot", json!({ "username": "alice" })).await;
+        assert_eq!(r.body["status"], "RECOVERY_CODE_REQUIRED", "{}", r.text);
+        let m = &outbox_to(&c, "alice@example.com").await[0];
+        assert_eq!(m["subject"], "Votre code", "{m}");
+        let body = m["body"].as_str().unwrap();
+        assert!(body.starts_with("Bonjour alice,") && body.ends_with("(Web)"), "{body}");
+        let code = code_in(body);
+        let r = recover(&c, &mut jar, &flow, &code, NEW_PASSWORD).await;
+        assert_eq!(r.body["status"], "COMPLETED", "{}", r.text);
+        // Another user's locale without a content of its own gets the default (English) text.
+        let default = c.t.get(&p("/templates/recovery_code_template/contents?filter=default%20eq%20true")).await;
+        assert_eq!(default.body["_embedded"]["contents"][0]["locale"], "en", "{}", default.text);
     }
 }

@@ -18,6 +18,8 @@ use crate::store::{Doc, Tx};
 
 /// Sends one device may receive within `SEND_WINDOW` seconds.
 pub const MAX_SENDS: usize = 5;
+/// Sends all of one user's devices may receive within `SEND_WINDOW` seconds.
+pub const MAX_USER_SENDS: usize = 10;
 pub const SEND_WINDOW: i64 = 15 * 60;
 
 /// The policy key of a device type (`sms`, `voice`, `email`, `totp`).
@@ -160,7 +162,7 @@ impl Notice {
 }
 
 /// Sends a new passcode to an SMS, voice or email device: the send is counted against the
-/// device's limit (in its own short transaction, committed before anything is delivered:
+/// device's and the user's limits (in its own short transaction, committed before anything is delivered:
 /// delivery records in the outbox and may wait on a provider). Returns the challenge to keep
 /// and whether delivery worked. TOTP devices need no send: `None`.
 pub async fn send_code(
@@ -181,11 +183,25 @@ pub async fn send_code(
     };
     let to = to.unwrap_or_default().to_string();
     let now = clock::unix();
-    let mut sends: Vec<i64> = device.data["_sends"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_i64).filter(|t| *t > now - SEND_WINDOW).collect())
-        .unwrap_or_default();
-    if sends.len() >= MAX_SENDS {
+    let recent = |d: &Doc| -> Vec<i64> {
+        d.data["_sends"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_i64).filter(|t| *t > now - SEND_WINDOW).collect())
+            .unwrap_or_default()
+    };
+    let mut sends = recent(&device);
+    let mut user_sends: Vec<i64> = Vec::new();
+    for d in tx.children(devices::KIND, &user.env_id, &user.id).await? {
+        user_sends.extend(recent(&d));
+    }
+    let limited = if sends.len() >= MAX_SENDS {
+        Some(&sends)
+    } else if user_sends.len() >= MAX_USER_SENDS {
+        Some(&user_sends)
+    } else {
+        None
+    };
+    if let Some(sends) = limited {
         let wait = sends.iter().min().map(|t| t + SEND_WINDOW - now).unwrap_or(SEND_WINDOW);
         return Err(ApiError::one(
             Detail::new(

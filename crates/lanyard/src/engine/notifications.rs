@@ -64,6 +64,57 @@ pub async fn deliver(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
             }
         }
     };
+    let doc = outbox_doc(m, status, error);
+    let mut tx = app.store.begin().await?;
+    tx.insert(&doc, &[]).await?;
+    tx.commit().await?;
+    Ok(doc)
+}
+
+/// Like [`deliver`] for email, but the SMTP conversation happens after the caller has
+/// answered: the outbox entry is `PENDING` until it is `SENT` or `FAILED`. Used where the
+/// response time must not tell whether a message went out (password recovery).
+pub async fn deliver_detached(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
+    let Some(url) = app.settings.smtp_url.clone().filter(|_| m.channel == Channel::Email) else {
+        return deliver(app, m).await;
+    };
+    let doc = outbox_doc(m, "PENDING", None);
+    let mut tx = app.store.begin().await?;
+    tx.insert(&doc, &[]).await?;
+    tx.commit().await?;
+    let store = app.store.clone();
+    let from = m.from.unwrap_or(&app.settings.smtp_from).to_string();
+    let (env_id, to, subject, body) = (m.env_id.to_string(), m.to.to_string(), m.subject.to_string(), m.body.to_string());
+    let user_id = m.user_id.map(str::to_string);
+    let mut pending = doc.clone();
+    tokio::spawn(async move {
+        let m = Message {
+            env_id: &env_id,
+            channel: Channel::Email,
+            to: &to,
+            subject: &subject,
+            body: &body,
+            user_id: user_id.as_deref(),
+            from: None,
+        };
+        let (status, error) = outcome(&m, send_email(&url, &from, &m).await);
+        pending.data["status"] = json!(status);
+        if let Some(e) = error {
+            pending.data["error"] = json!(e);
+        }
+        let saved = async {
+            let mut tx = store.begin().await?;
+            tx.update_data(&mut pending).await?;
+            tx.commit().await
+        };
+        if let Err(e) = saved.await {
+            tracing::warn!(environment_id = %env_id, error = %e, "recording a delivery failed");
+        }
+    });
+    Ok(doc)
+}
+
+fn outbox_doc(m: &Message<'_>, status: &str, error: Option<String>) -> Doc {
     let mut data = json!({
         "deliveryMethod": m.channel.name(),
         "to": m.to,
@@ -77,17 +128,7 @@ pub async fn deliver(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
     if let Some(e) = error {
         data["error"] = json!(e);
     }
-    let doc = Doc::new(
-        outbox::KIND,
-        &uuid::Uuid::new_v4().to_string(),
-        m.env_id,
-        "",
-        data,
-    );
-    let mut tx = app.store.begin().await?;
-    tx.insert(&doc, &[]).await?;
-    tx.commit().await?;
-    Ok(doc)
+    Doc::new(outbox::KIND, &uuid::Uuid::new_v4().to_string(), m.env_id, "", data)
 }
 
 fn outcome(m: &Message<'_>, r: Result<(), String>) -> (&'static str, Option<String>) {

@@ -43,7 +43,7 @@ pub const CATALOG: &[Template] = &[
     Template { name: "general", display_name: "General", description: "Free-form messages.", delivery_methods: ALL, variables: &[], allow_dynamic_variables: true },
     Template { name: "id_verification", display_name: "Identity Verification", description: "Identity verification links.", delivery_methods: &["Email", "SMS"], variables: &["verificationUrl"], allow_dynamic_variables: false },
     Template { name: "new_device_paired", display_name: "New Device Paired", description: "Tells the user a new MFA device was paired.", delivery_methods: &["Email", "SMS"], variables: &["device.type", "device.nickname"], allow_dynamic_variables: false },
-    Template { name: "recovery_code_template", display_name: "Recovery Code", description: "The code that resets a forgotten password.", delivery_methods: &["Email", "SMS", "Voice"], variables: &["code"], allow_dynamic_variables: false },
+    Template { name: "recovery_code_template", display_name: "Recovery Code", description: "The code that resets a forgotten password.", delivery_methods: &["Email", "SMS", "Voice"], variables: &["code", "application.name"], allow_dynamic_variables: false },
     Template { name: "strong_authentication", display_name: "Strong Authentication", description: "The one-time passcode of a multi-factor sign-on.", delivery_methods: ALL, variables: &["otp"], allow_dynamic_variables: false },
     Template { name: "transaction", display_name: "Transaction", description: "Approval of a transaction, with the values of the request.", delivery_methods: ALL, variables: &["otp"], allow_dynamic_variables: true },
     Template { name: "verification_code_template", display_name: "Verification Code", description: "The code that verifies a new account.", delivery_methods: &["Email"], variables: &["code"], allow_dynamic_variables: false },
@@ -71,7 +71,7 @@ pub const DEFAULTS: &[DefaultContent] = &[
     DefaultContent { template: "device_pairing", delivery_method: "SMS", subject: None, body: "Use code ${otp} to activate your device." },
     DefaultContent { template: "device_pairing", delivery_method: "Voice", subject: None, body: "Your activation code is <sayCharValue>${otp}</sayCharValue>" },
     DefaultContent { template: "device_pairing", delivery_method: "Email", subject: Some("Activate your device"), body: "Hello ${user.username},\n\nUse code ${otp} to activate your new authentication method." },
-    DefaultContent { template: "recovery_code_template", delivery_method: "Email", subject: Some("Password recovery code"), body: "Hello ${user.username},\n\nYour password recovery code is ${code}. It is valid for 5 minutes.\n\nIf you did not ask to reset your password, you can ignore this message." },
+    DefaultContent { template: "recovery_code_template", delivery_method: "Email", subject: Some("Your password recovery code"), body: "Hello ${user.username},\n\nUse this code to reset your password:\n\n    ${code}\n\nThe code expires in 5 minutes. If you did not ask to reset your password, ignore this email: your password has not changed.\n" },
     DefaultContent { template: "verification_code_template", delivery_method: "Email", subject: Some("Verify your account"), body: "Hello ${user.username},\n\nYour verification code is ${code}." },
 ];
 

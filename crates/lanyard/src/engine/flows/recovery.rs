@@ -12,8 +12,8 @@
 //! No user enumeration: a username that matches no one who can recover (unknown, disabled,
 //! locked account, no email, no password) takes the same path: the flow waits for a code, the
 //! limits count the same, and every code is refused with the same error. Nothing is sent.
-//! (The email goes out within the request, so with SMTP configured the response time still
-//! differs; the answers do not.)
+//! The email goes out after the response (the outbox entry is `PENDING` meanwhile), so
+//! response times do not differ either.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use super::{Flow, FlowCtx, Step, required_str};
 use crate::clock;
+use crate::engine::message_templates;
 use crate::engine::notifications::{self, Channel, Message};
 use crate::engine::secrets;
 use crate::engine::user_password::{self, SetOptions};
@@ -222,29 +223,30 @@ async fn send(ctx: &FlowCtx<'_>, flow: &Flow, s: &RecoveryState, code: &str) -> 
     let Some(email) = recoverable_email(&user) else {
         return Ok(());
     };
-    let name = user.data["name"]["given"]
-        .as_str()
-        .or(user.data["username"].as_str())
-        .unwrap_or_default();
-    let body = format!(
-        "Hello {name},\n\n\
-         Use this code to reset your password for {app}:\n\n    {code}\n\n\
-         The code expires in {mins} minutes. If you did not ask to reset your password, \
-         ignore this email: your password has not changed.\n",
-        app = flow.application.name,
-        mins = CODE_SECONDS / 60,
-    );
-    let subject = format!("Your password recovery code for {}", flow.application.name);
-    notifications::deliver(
+    let mut vars = serde_json::Map::new();
+    vars.insert("code".into(), json!(code));
+    vars.insert("application.name".into(), json!(flow.application.name));
+    let msg = message_templates::render(
+        ctx.app,
+        &flow.env_id,
+        "recovery_code_template",
+        None,
+        Channel::Email,
+        Some(&user),
+        &vars,
+    )
+    .await?;
+    // Sent after the answer, so timing does not tell who has an account.
+    notifications::deliver_detached(
         ctx.app,
         &Message {
             env_id: &flow.env_id,
             channel: Channel::Email,
             to: &email,
-            subject: &subject,
-            body: &body,
+            subject: &msg.subject,
+            body: &msg.body,
             user_id: Some(uid),
-            from: None,
+            from: msg.from.as_deref(),
         },
     )
     .await?;
