@@ -514,3 +514,37 @@ async fn uc20_authenticator_app() {
         assert_eq!(claims["amr"], json!(["pwd", "otp"]));
     }
 }
+
+/// An action's condition on a user attribute (`${user.population.id}`) decides per user
+/// whether the action runs: MFA only for the population that needs it.
+#[tokio::test]
+async fn conditions_on_user_attributes_pick_who_gets_mfa() {
+    for db in backends() {
+        let t = TestApp::new(db).await;
+        let env = t.new_env().await;
+        let (app, _) = web_app(&t, &env, "ByPopulation").await;
+        let strict = mfa_user(&t, &env, "strict.user").await;
+        let pop = t.get(&path(&env, &format!("/users/{strict}"))).await.body["population"]["id"].as_str().unwrap().to_string();
+        mfa::device(&t, &env, &strict, json!({ "type": "EMAIL", "email": "strict@example.com" })).await;
+        signon::create_user(&t, &env, "relaxed.user").await;
+        policy(
+            &t,
+            &env,
+            &app,
+            "MfaForSome",
+            &[
+                json!({ "priority": 1, "type": "LOGIN" }),
+                json!({ "priority": 2, "type": "MULTI_FACTOR_AUTHENTICATION", "email": { "enabled": true },
+                        "condition": { "value": "${user.population.id}", "equals": pop } }),
+            ],
+        )
+        .await;
+        for (username, want) in [("strict.user", "OTP_REQUIRED"), ("relaxed.user", "COMPLETED")] {
+            let mut jar = Jar::new();
+            let a = signon::browser_get(&t, &mut jar, &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}&response_mode=pi.flow")).await;
+            let flow = flow_url(&env, a.body["id"].as_str().unwrap());
+            let f = signon::flow_action(&t, &mut jar, &flow, "usernamePassword.check", json!({ "username": username, "password": PASSWORD })).await;
+            assert_eq!(f.body["status"], want, "{username}: {}", f.text);
+        }
+    }
+}

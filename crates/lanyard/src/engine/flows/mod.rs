@@ -159,7 +159,7 @@ pub async fn run(ctx: &FlowCtx<'_>, flow: &mut Flow) -> ApiResult<()> {
             flow.status = COMPLETED.into();
             break;
         };
-        if !condition_holds(ctx, flow, &cfg) {
+        if !condition_holds(ctx, flow, &cfg).await? {
             flow.step += 1;
             continue;
         }
@@ -222,22 +222,30 @@ pub async fn act(ctx: &FlowCtx<'_>, flow: &mut Flow, action: &str, body: &Value)
 }
 
 /// Evaluates an action's `condition`; anything not understood makes the action run.
-fn condition_holds(ctx: &FlowCtx<'_>, flow: &Flow, cfg: &Value) -> bool {
-    match cfg.get("condition") {
-        None | Some(Value::Null) => true,
-        Some(c) => eval(ctx, flow, c).unwrap_or(true),
-    }
+async fn condition_holds(ctx: &FlowCtx<'_>, flow: &Flow, cfg: &Value) -> ApiResult<bool> {
+    let Some(c) = cfg.get("condition").filter(|c| !c.is_null()) else {
+        return Ok(true);
+    };
+    // User attributes (`${user.population.id}` …) need the flow's user; before the user is
+    // known such a leaf is not understood, and the action runs.
+    let user = match &flow.user_id {
+        Some(uid) if c.to_string().contains("${user.") => {
+            ctx.app.store.read().get(crate::resources::users::KIND, &flow.env_id, uid).await?
+        }
+        _ => None,
+    };
+    Ok(eval(ctx, user.as_ref(), c).unwrap_or(true))
 }
 
-fn eval(ctx: &FlowCtx<'_>, flow: &Flow, c: &Value) -> Option<bool> {
+fn eval(ctx: &FlowCtx<'_>, user: Option<&crate::store::Doc>, c: &Value) -> Option<bool> {
     if let Some(list) = c.get("and").and_then(Value::as_array) {
-        return Some(list.iter().all(|x| eval(ctx, flow, x).unwrap_or(true)));
+        return Some(list.iter().all(|x| eval(ctx, user, x).unwrap_or(true)));
     }
     if let Some(list) = c.get("or").and_then(Value::as_array) {
-        return Some(list.iter().any(|x| eval(ctx, flow, x).unwrap_or(true)));
+        return Some(list.iter().any(|x| eval(ctx, user, x).unwrap_or(true)));
     }
     if let Some(inner) = c.get("not") {
-        return eval(ctx, flow, inner).map(|b| !b);
+        return eval(ctx, user, inner).map(|b| !b);
     }
     if let (Some(var), Some(greater)) = (
         c.get("secondsSince").and_then(Value::as_str),
@@ -250,6 +258,17 @@ fn eval(ctx: &FlowCtx<'_>, flow: &Flow, c: &Value) -> Option<bool> {
         };
         // Never signed on with that authenticator: the action must run.
         return Some(at.is_none_or(|t| clock::unix() - t > greater));
+    }
+    if let (Some(var), Some(expected)) = (c.get("value").and_then(Value::as_str), c.get("equals")) {
+        let path = var.strip_prefix("${user.")?.strip_suffix('}')?;
+        if path.starts_with('_') {
+            return None;
+        }
+        let actual = crate::store::json_path(&user?.data, path).cloned().unwrap_or(Value::Null);
+        return Some(match (&actual, expected) {
+            (Value::String(a), Value::String(e)) => a.eq_ignore_ascii_case(e),
+            (a, e) => a == e,
+        });
     }
     if let (Some(ip), Some(ranges)) = (
         c.get("contains").and_then(Value::as_str),
@@ -266,7 +285,6 @@ fn eval(ctx: &FlowCtx<'_>, flow: &Flow, c: &Value) -> Option<bool> {
                 .any(|r| ip_in(addr, r)),
         );
     }
-    let _ = flow;
     None
 }
 
