@@ -1,8 +1,18 @@
 //! Password hashing: argon2id for everything Lanyard hashes; imported bcrypt hashes verify too.
+//!
+//! Every argon2 hash needs `memory_kib` of working memory (19 MiB by default). Allocating (and
+//! zeroing) that per hash cost several percent of a sign-in, so each blocking thread keeps one
+//! block array and reuses it for its next hash and verification (argon2 overwrites every block in
+//! its first pass, so the old contents do not matter). Together with the semaphore below, the
+//! memory held is about one array per thread that has hashed recently (tokio ends idle blocking
+//! threads after 10 s, which frees their array).
+
+use std::cell::RefCell;
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone, Copy)]
 pub struct HashParams {
@@ -22,13 +32,40 @@ impl Default for HashParams {
     }
 }
 
-fn argon2(p: HashParams) -> Argon2<'static> {
-    let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+fn params(p: HashParams) -> Params {
+    Params::new(p.memory_kib, p.iterations, p.parallelism, None).unwrap_or_default()
+}
+
+/// The largest block array (in 1 KiB blocks, so 64 MiB) a thread keeps for the next hash; an
+/// imported hash with a larger memory cost gets a temporary one.
+const KEEP_BLOCKS: usize = 64 * 1024;
+
+thread_local! {
+    /// This thread's argon2 working memory, reused from hash to hash.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `count` argon2 blocks: this thread's reused array (grown if needed), or a
+/// temporary one for an oversized memory cost.
+fn with_blocks<R>(count: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+    if count > KEEP_BLOCKS {
+        return f(&mut vec![Block::default(); count]);
+    }
+    BLOCKS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut blocks) => {
+            if blocks.len() < count {
+                // A fresh (zero-page) allocation rather than `resize`, which would copy.
+                *blocks = vec![Block::default(); count];
+            }
+            f(&mut blocks[..count])
+        }
+        // Not reached (hashing does not re-enter), but never panic over it.
+        Err(_) => f(&mut vec![Block::default(); count]),
+    })
 }
 
 /// At most one hash per core at a time: more would only slow each other down and hold
-/// `memory_kib` each (19 MiB by default) in the allocator's per-thread pools.
+/// `memory_kib` each (19 MiB by default) on more threads.
 fn hashing_slots() -> &'static tokio::sync::Semaphore {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     SLOTS.get_or_init(|| {
@@ -39,14 +76,31 @@ fn hashing_slots() -> &'static tokio::sync::Semaphore {
 /// Hashes on a blocking thread: one hash is ~20 ms of CPU.
 pub async fn hash(password: String, p: HashParams) -> anyhow::Result<String> {
     let _slot = hashing_slots().acquire().await?;
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        argon2(p)
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("{e}"))
+    tokio::task::spawn_blocking(move || hash_sync(&password, p)).await?
+}
+
+/// A new argon2id PHC string, `$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>` (random 16-byte salt,
+/// 32-byte output), exactly what `Argon2::hash_password` gives, on this thread's reused memory.
+fn hash_sync(password: &str, p: HashParams) -> anyhow::Result<String> {
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
+    let params = params(p);
+    let a2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(|e| err(&e))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    with_blocks(params.block_count(), |blocks| {
+        a2.hash_password_into_with_memory(password.as_bytes(), salt_bytes, &mut out, blocks)
     })
-    .await?
+    .map_err(|e| err(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| err(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| err(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
 /// Verifies against an argon2 PHC string or an imported bcrypt hash.
@@ -64,11 +118,44 @@ pub fn verify_sync(password: &str, stored: &str) -> bool {
         return bcrypt::verify(password, stored).unwrap_or(false);
     }
     match PasswordHash::new(stored) {
-        Ok(h) => Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok(),
+        Ok(h) => verify_argon2(password.as_bytes(), &h),
         Err(_) => false,
     }
+}
+
+/// Recomputes an argon2 PHC hash with its own algorithm (argon2id, argon2i or argon2d),
+/// version, parameters, salt and output length on this thread's reused memory, and compares in
+/// constant time (what `PasswordVerifier::verify_password` does, without the allocation).
+fn verify_argon2(password: &[u8], h: &PasswordHash<'_>) -> bool {
+    let (Some(salt), Some(expected)) = (h.salt, h.hash.as_ref()) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(h.algorithm) else {
+        return false;
+    };
+    let version = match h.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    // m, t, p (and keyid/data), with the output length of the stored hash.
+    let Ok(params) = Params::try_from(h) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let expected = expected.as_bytes();
+    let mut out = [0u8; Output::MAX_LENGTH];
+    let Some(out) = out.get_mut(..expected.len()) else {
+        return false;
+    };
+    let a2 = Argon2::new(algorithm, version, params.clone());
+    let computed = with_blocks(params.block_count(), |blocks| {
+        a2.hash_password_into_with_memory(password, salt, out, blocks)
+    });
+    computed.is_ok() && bool::from(out.ct_eq(expected))
 }
 
 /// Whether a value given as a password is already a hash we can import.
@@ -82,14 +169,17 @@ pub fn is_supported_hash(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+    const SMALL: HashParams = HashParams {
+        memory_kib: 1024,
+        iterations: 1,
+        parallelism: 1,
+    };
 
     #[tokio::test]
     async fn argon2_and_bcrypt() {
-        let p = HashParams {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        };
+        let p = SMALL;
         let h = hash("Secret123!".into(), p).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
         assert!(verify("Secret123!".into(), h.clone()).await);
@@ -97,5 +187,159 @@ mod tests {
         let b = bcrypt::hash("pw", 4).unwrap();
         assert!(verify_sync("pw", &b) && !verify_sync("px", &b));
         assert!(!verify_sync("pw", "garbage"));
+    }
+
+    /// A hash made by the plain `argon2` API (which allocates its own memory) verifies here.
+    #[test]
+    fn plain_argon2_hash_verifies() {
+        let salt = SaltString::generate(&mut OsRng);
+        let plain = Argon2::default()
+            .hash_password(b"Gr33n-Lanyard-Walrus!42", &salt)
+            .unwrap()
+            .to_string();
+        assert!(
+            plain.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{plain}"
+        );
+        assert!(verify_sync("Gr33n-Lanyard-Walrus!42", &plain));
+        assert!(!verify_sync("Gr33n-Lanyard-Walrus!43", &plain));
+        assert!(!verify_sync("", &plain));
+        // Again on the same thread, now that its block array holds the last hash's state.
+        assert!(verify_sync("Gr33n-Lanyard-Walrus!42", &plain));
+    }
+
+    /// A hash made here has exactly the PHC format of the plain API and verifies with it.
+    #[test]
+    fn new_hash_verifies_with_plain_argon2() {
+        let h = hash_sync("Gr33n-Lanyard-Walrus!42", HashParams::default()).unwrap();
+        let parts: Vec<&str> = h.split('$').collect();
+        assert_eq!(
+            parts[..4],
+            ["", "argon2id", "v=19", "m=19456,t=2,p=1"],
+            "{h}"
+        );
+        assert_eq!(parts.len(), 6, "{h}");
+        assert_eq!(parts[4].len(), 22, "16-byte salt, unpadded base64: {h}");
+        assert_eq!(parts[5].len(), 43, "32-byte output, unpadded base64: {h}");
+        let parsed = PasswordHash::new(&h).unwrap();
+        assert_eq!(parsed.to_string(), h);
+        assert!(
+            Argon2::default()
+                .verify_password(b"Gr33n-Lanyard-Walrus!42", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"gr33n-Lanyard-Walrus!42", &parsed)
+                .is_err()
+        );
+        assert!(verify_sync("Gr33n-Lanyard-Walrus!42", &h));
+        assert!(!verify_sync("Gr33n-Lanyard-Walrus!4", &h));
+        // Same password, new salt: a different string, both verify.
+        let h2 = hash_sync("Gr33n-Lanyard-Walrus!42", HashParams::default()).unwrap();
+        assert_ne!(h, h2);
+        assert!(
+            verify_sync("Gr33n-Lanyard-Walrus!42", &h2)
+                && verify_sync("Gr33n-Lanyard-Walrus!42", &h)
+        );
+    }
+
+    /// Reusing a dirty block array gives the same result as fresh memory.
+    #[test]
+    fn reused_memory_matches_fresh_memory() {
+        let params = params(HashParams::default());
+        let a2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let (mut fresh, mut reused) = ([0u8; 32], [0u8; 32]);
+        a2.hash_password_into(b"pw-one", b"saltsaltsaltsalt", &mut fresh)
+            .unwrap();
+        for pw in [&b"something else"[..], b"pw-one"] {
+            with_blocks(params.block_count(), |b| {
+                a2.hash_password_into_with_memory(pw, b"saltsaltsaltsalt", &mut reused, b)
+            })
+            .unwrap();
+        }
+        assert_eq!(fresh, reused);
+    }
+
+    /// Hashes with other parameters (smaller or larger than the thread's array, other variants,
+    /// versions and output lengths) verify, and wrong passwords do not.
+    #[test]
+    fn other_params_verify() {
+        let salt = SaltString::generate(&mut OsRng);
+        let cases = [
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(1024, 1, 1, None).unwrap(),
+            ),
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(19456, 2, 1, None).unwrap(),
+            ),
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(1024, 1, 1, None).unwrap(),
+            ),
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(2048, 3, 2, Some(64)).unwrap(),
+            ),
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(24576, 1, 1, None).unwrap(),
+            ),
+            (
+                Algorithm::Argon2i,
+                Version::V0x13,
+                Params::new(1024, 2, 1, None).unwrap(),
+            ),
+            (
+                Algorithm::Argon2d,
+                Version::V0x10,
+                Params::new(1024, 2, 1, None).unwrap(),
+            ),
+        ];
+        for (alg, ver, params) in cases {
+            let h = Argon2::new(alg, ver, params)
+                .hash_password(b"Secret123!", &salt)
+                .unwrap()
+                .to_string();
+            assert!(verify_sync("Secret123!", &h), "{h}");
+            assert!(!verify_sync("Secret123?", &h), "{h}");
+        }
+        // A hash of ours with the small parameters, checked by the plain API.
+        let h = hash_sync("Secret123!", SMALL).unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{h}");
+        let parsed = PasswordHash::new(&h).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"Secret123!", &parsed)
+                .is_ok()
+        );
+        assert!(verify_sync("Secret123!", &h) && !verify_sync("Secret123", &h));
+    }
+
+    /// Broken PHC strings are refused, not panicked over.
+    #[test]
+    fn malformed_hashes_fail() {
+        let good = hash_sync("pw", SMALL).unwrap();
+        let (head, output) = good.rsplit_once('$').unwrap();
+        let (no_salt, _) = head.rsplit_once('$').unwrap();
+        for bad in [
+            format!("{head}$"),
+            format!("{no_salt}${output}"),
+            format!("{head}${}", &output[..8]),
+            good.replace("argon2id", "argon2x"),
+            good.replace("v=19", "v=18"),
+            good.replace("m=1024", "m=1"),
+            "$argon2id$v=19$m=1024,t=1,p=1".to_string(),
+        ] {
+            assert!(!verify_sync("pw", &bad), "{bad}");
+        }
+        assert!(verify_sync("pw", &good));
     }
 }

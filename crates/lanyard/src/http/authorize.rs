@@ -220,7 +220,7 @@ async fn authorize(
                 "The client_id does not name an application of this environment.",
             ))
         })?;
-    let params = crate::engine::oauth::request_object::merge(app, &client, params)?;
+    let params = crate::engine::oauth::request_object::merge(app, &client, params).await?;
     let req = match authorize::validate(&client, &params) {
         Ok(r) => r,
         Err(AuthorizeError::Direct(e)) => return Err(e),

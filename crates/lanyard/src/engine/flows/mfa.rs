@@ -180,7 +180,25 @@ impl ActionType for Mfa {
             return Ok(Step::Wait(DEVICE_SELECTION_REQUIRED));
         }
         let first = first.id.clone();
-        select(ctx, flow, policy.as_ref(), &devices, &first).await
+        match select(ctx, flow, policy.as_ref(), &devices, &first).await {
+            Ok(step) => Ok(step),
+            // The first device cannot get a code now (e.g. its send limit): the earlier
+            // factors stand; the user picks another device or asks again later.
+            Err(ApiError::InvalidData(details)) => {
+                let several = devices.len() > 1;
+                let state = MfaState {
+                    offered: devices.iter().map(|d| d.id.clone()).collect(),
+                    device_id: (!several).then_some(first),
+                    ..Default::default()
+                };
+                store(flow, &state, &devices);
+                if let Some(d) = details.first() {
+                    flow.scratch.insert("flowError".into(), json!({ "code": d.code, "message": d.message }));
+                }
+                Ok(Step::Wait(if several { DEVICE_SELECTION_REQUIRED } else { OTP_REQUIRED }))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn actions(&self, flow: &Flow, _cfg: &Value) -> Vec<&'static str> {

@@ -210,11 +210,16 @@ pub async fn act(ctx: &FlowCtx<'_>, flow: &mut Flow, action: &str, body: &Value)
         .as_str()
         .and_then(action_type)
         .ok_or_else(|| ApiError::internal("unknown action type"))?;
+    let before = flow.clone();
     match t.act(ctx, flow, &cfg, action, body).await? {
         Step::Wait(status) => flow.status = status.into(),
         Step::Next => {
             flow.step += 1;
-            run(ctx, flow).await?;
+            // A next action that cannot start leaves the flow as it was, not half-advanced.
+            if let Err(e) = run(ctx, flow).await {
+                *flow = before;
+                return Err(e);
+            }
         }
         Step::Fail(e, d) => flow.fail(e, &d),
     }

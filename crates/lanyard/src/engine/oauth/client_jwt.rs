@@ -1,8 +1,8 @@
 //! JWTs a client signs itself: request objects (OIDC Core §6.1) and client assertions for
 //! `client_secret_jwt` / `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9). One verifier serves
 //! both: HS256/384/512 keyed with the client secret (or the previous one while it is still
-//! valid), RS256/384/512 with a key of the application's `jwks`. Lanyard does not fetch
-//! `jwksUrl`.
+//! valid), RS256/384/512 with a key of the application's `jwks`, or of the JWKS published at
+//! its `jwksUrl` (fetched, then cached for five minutes; see `remote_jwks`).
 //!
 //! Client assertion rules (PingOne): `iss` = `sub` = client_id; `aud` = the token endpoint,
 //! the issuer (`…/as`) or the endpoint being called; `exp` required and at most one hour
@@ -97,7 +97,7 @@ fn hmac_secrets(app: &App, client: &Doc) -> Result<Vec<String>, ApiError> {
 }
 
 /// The application's `jwks` (a JSON string), or None when it has none.
-fn jwks_of(client: &Doc) -> Option<Value> {
+pub fn jwks_of(client: &Doc) -> Option<Value> {
     client.data["jwks"]
         .as_str()
         .and_then(|s| serde_json::from_str::<Value>(s).ok())
@@ -106,12 +106,39 @@ fn jwks_of(client: &Doc) -> Option<Value> {
 
 /// Verifies a compact JWS signed by `client` with one of `algs` (`"none"` accepts an unsigned
 /// JWT only when listed). `what` names the JWT in the messages ("request object").
-pub fn verify(
+pub async fn verify(
     app: &App,
     client: &Doc,
     token: &str,
     what: &str,
     algs: &[&str],
+) -> Result<VerifiedJwt, JwtError> {
+    // Only an RSA signature needs the client's keys; fetch them from jwksUrl when that is
+    // where the application keeps them.
+    let rsa = parse_unverified(token, what)
+        .ok()
+        .and_then(|(h, _)| h["alg"].as_str().map(|a| RSA_ALGS.contains(&a) && algs.contains(&a)))
+        .unwrap_or(false);
+    let jwks = match (jwks_of(client), client.data["jwksUrl"].as_str()) {
+        (Some(k), _) => Some(k),
+        (None, Some(url)) if rsa => Some(
+            super::remote_jwks::get(app, url)
+                .await
+                .map_err(|m| JwtError::Invalid(format!("The application's jwksUrl could not be used: {m}.")))?,
+        ),
+        _ => None,
+    };
+    verify_with_keys(app, client, token, what, algs, jwks)
+}
+
+/// [`verify`] with the client's JWKS already at hand.
+pub fn verify_with_keys(
+    app: &App,
+    client: &Doc,
+    token: &str,
+    what: &str,
+    algs: &[&str],
+    jwks: Option<Value>,
 ) -> Result<VerifiedJwt, JwtError> {
     let bad = |m: String| JwtError::Invalid(m);
     let (header, claims) = parse_unverified(token, what)?;
@@ -163,14 +190,10 @@ pub fn verify(
                 "RS384" => &signature::RSA_PKCS1_2048_8192_SHA384,
                 _ => &signature::RSA_PKCS1_2048_8192_SHA512,
             };
-            let Some(jwks) = jwks_of(client) else {
-                return Err(bad(if client.data["jwksUrl"].is_string() {
-                    format!(
-                        "The application publishes its keys only at jwksUrl, which Lanyard does not fetch; set jwks on the application to verify an RSA-signed {what}."
-                    )
-                } else {
-                    format!("The application has no jwks to verify an RSA-signed {what}.")
-                }));
+            let Some(jwks) = jwks else {
+                return Err(bad(format!(
+                    "The application has no jwks or jwksUrl to verify an RSA-signed {what}."
+                )));
             };
             let kid = header["kid"].as_str();
             let candidates: Vec<&Value> = jwks["keys"]
@@ -274,7 +297,7 @@ pub async fn authenticate(
             )));
         }
     };
-    let verified = match verify(app, client, assertion, "client assertion", algs) {
+    let verified = match verify(app, client, assertion, "client assertion", algs).await {
         Ok(v) => v,
         Err(JwtError::Invalid(m)) => return Err(invalid_client(m)),
         Err(JwtError::Server(e)) => return Err(e),

@@ -19,7 +19,7 @@ fn invalid(message: &str) -> ApiError {
 
 /// Verifies the token and returns the user it names.
 pub async fn user_of(app: &App, client: &Doc, token: &str) -> ApiResult<Doc> {
-    let v = match client_jwt::verify(app, client, token, "login_hint_token", client_jwt::HMAC_ALGS) {
+    let v = match client_jwt::verify(app, client, token, "login_hint_token", client_jwt::HMAC_ALGS).await {
         Ok(v) => v,
         Err(JwtError::Invalid(m)) => return Err(invalid(&m)),
         Err(JwtError::Server(e)) => return Err(e),

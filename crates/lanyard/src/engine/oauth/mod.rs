@@ -8,4 +8,5 @@ pub mod grants;
 pub mod introspection;
 pub mod issue;
 pub mod login_hint;
+pub mod remote_jwks;
 pub mod request_object;

@@ -22,7 +22,7 @@ fn invalid(message: &str) -> ApiError {
 /// Verifies a compact JWS (or unsigned JWT when allowed) from the client; returns its claims.
 /// The signature is checked by the verifier shared with client assertions
 /// ([`client_jwt::verify`]); the expiry rules here are the request object's.
-pub fn verify_client_jwt(
+pub async fn verify_client_jwt(
     app: &App,
     client: &Doc,
     token: &str,
@@ -33,7 +33,7 @@ pub fn verify_client_jwt(
     if allow_unsigned {
         algs.push("none");
     }
-    let claims = match client_jwt::verify(app, client, token, "request object", &algs) {
+    let claims = match client_jwt::verify(app, client, token, "request object", &algs).await {
         Ok(v) => v.claims,
         Err(JwtError::Invalid(m)) => return Err(invalid(&m)),
         Err(JwtError::Server(e)) => return Err(e),
@@ -50,7 +50,7 @@ pub fn verify_client_jwt(
 
 /// Merges a request object into the authorization parameters (claims win). Without a
 /// `request`, refuses the request when the application requires signed request objects.
-pub fn merge(
+pub async fn merge(
     app: &App,
     client: &Doc,
     params: Vec<(String, String)>,
@@ -69,7 +69,7 @@ pub fn merge(
     };
     let allow_unsigned = client.data["supportUnsignedRequestObject"] == true
         && client.data["requireSignedRequestObject"] != true;
-    let claims = verify_client_jwt(app, client, &token, allow_unsigned)?;
+    let claims = verify_client_jwt(app, client, &token, allow_unsigned).await?;
     let client_id = client.data["clientId"].as_str().unwrap_or(&client.id);
     if let Some(iss) = claims["iss"].as_str()
         && iss != client_id

@@ -1,0 +1,55 @@
+//! Client keys published at an application's `jwksUrl`: fetched over HTTP(S) (5-second
+//! timeout, no redirects, at most 256 KiB), kept for five minutes per URL, so a burst of
+//! `private_key_jwt` authentications costs one fetch. A URL that fails is not cached.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cache::TtlCache;
+use crate::state::App;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_BYTES: usize = 256 * 1024;
+pub const TTL: Duration = Duration::from_secs(300);
+
+static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .connect_timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+});
+
+static CACHE: LazyLock<TtlCache<String, Value>> = LazyLock::new(|| TtlCache::new(TTL, 10_000));
+
+/// The JWKS at `url`, from the cache or fetched; the error is a sentence for the client.
+pub async fn get(_app: &App, url: &str) -> Result<Value, String> {
+    if let Some(v) = CACHE.get(&url.to_string()) {
+        return Ok(v);
+    }
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err("it is not an http(s) URL".into());
+    }
+    let mut resp = CLIENT.get(url).header("accept", "application/json").send().await.map_err(|e| {
+        if e.is_timeout() { "it did not answer in time".to_string() } else { "it could not be reached".to_string() }
+    })?;
+    if !resp.status().is_success() {
+        return Err(format!("it answered {}", resp.status().as_u16()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|_| "its answer could not be read".to_string())? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_BYTES {
+            return Err("its answer is too large".into());
+        }
+    }
+    let v: Value = serde_json::from_slice(&body).map_err(|_| "its answer is not JSON".to_string())?;
+    if !v["keys"].is_array() {
+        return Err("its answer is not a JWK set".into());
+    }
+    CACHE.put(url.to_string(), v.clone(), None);
+    Ok(v)
+}
