@@ -425,15 +425,50 @@ async fn private_key_jwt_authenticates_with_a_key_of_the_jwks() {
             .await;
         refused(&r, "PRIVATE_KEY_JWT");
 
-        // jwksUrl only: Lanyard does not fetch it, and says so.
+        // jwksUrl only: the keys are fetched from there (once, then cached).
+        let (base, hits) = jwks_server(key.jwks()).await;
         let mut body = worker("Worker URL", "PRIVATE_KEY_JWT");
-        body["jwksUrl"] = json!("https://client.example.com/jwks.json");
+        body["jwksUrl"] = json!(format!("{base}/jwks.json"));
         let url_app = signon::create_app(&t, &env, body).await;
-        refused(
-            &cc(&t, &env, &key.sign("RS256", &claims(&env, &url_app))).await,
-            "jwksUrl",
-        );
+        for _ in 0..2 {
+            let r = cc(&t, &env, &key.sign("RS256", &claims(&env, &url_app))).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        }
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "fetched once, then cached");
+        refused(&cc(&t, &env, &stranger.sign("RS256", &claims(&env, &url_app))).await, "kid");
+        // A jwksUrl that answers 500, or that nothing listens on, cannot verify anything.
+        for url in [format!("{base}/broken"), "http://127.0.0.1:9/jwks.json".to_string()] {
+            let mut body = worker(&format!("Worker {url}"), "PRIVATE_KEY_JWT");
+            body["jwksUrl"] = json!(url);
+            let bad_app = signon::create_app(&t, &env, body).await;
+            refused(&cc(&t, &env, &key.sign("RS256", &claims(&env, &bad_app))).await, "jwksUrl");
+        }
     }
+}
+
+/// A local server publishing `jwks` at `/jwks.json` (counting fetches) and failing at `/broken`.
+async fn jwks_server(jwks: String) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let router = axum::Router::new()
+        .route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                let jwks = jwks.clone();
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    ([("content-type", "application/json")], jwks)
+                }
+            }),
+        )
+        .route("/broken", axum::routing::get(|| async { StatusCode::INTERNAL_SERVER_ERROR }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (base, hits)
 }
 
 #[tokio::test]
