@@ -26,6 +26,9 @@ pub struct Mgmt {
     pub env: Option<Doc>,
     pub org_id: String,
     pub params: HashMap<String, String>,
+    /// Self-service calls: the user attributes the token's `p1:read:user` /
+    /// `p1:update:user` scopes limit it to (their `schemaAttributes`); None = all.
+    pub attributes: Option<Vec<String>>,
 }
 
 impl Mgmt {
@@ -106,11 +109,23 @@ impl FromRequestParts<AppState> for Mgmt {
             let needed = authz::self_service_scope(parts.method.as_str(), route);
             let own =
                 params.get("envId") == Some(&actor.env_id) && params.get("id") == Some(&actor.id);
-            if !own || !needed.is_some_and(|n| actor.scopes.iter().any(|s| s == n)) {
+            // The scope itself or one of its `{scope}:{suffix}` sub-scopes.
+            let granted: Vec<String> = match needed {
+                Some(n) => actor
+                    .scopes
+                    .iter()
+                    .filter(|s| *s == n || s.strip_prefix(n).is_some_and(|r| r.starts_with(':')))
+                    .cloned()
+                    .collect(),
+                None => vec![],
+            };
+            if !own || granted.is_empty() {
                 return Err(ApiError::Forbidden(
                     "The access token does not allow this request.".into(),
                 ));
             }
+            let attributes =
+                crate::resources::resources::schema_attributes(state, &actor.env_id, &granted).await?;
             let env_id = actor.env_id.clone();
             let env = state
                 .store
@@ -128,6 +143,7 @@ impl FromRequestParts<AppState> for Mgmt {
                 env: Some(env),
                 org_id,
                 params,
+                attributes,
             });
         }
         let mut org_id = actor.org_id.clone();
@@ -153,6 +169,7 @@ impl FromRequestParts<AppState> for Mgmt {
             env,
             org_id,
             params,
+            attributes: None,
         })
     }
 }

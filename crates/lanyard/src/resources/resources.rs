@@ -1,7 +1,7 @@
 //! Resources (the `openid` and `PingOne API` built-ins, and custom ones with their audience),
 //! their scopes and their attributes.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{CRUD, ParentSpec, Resource, Spec, Unique, UniqueScope, WriteCtx};
 use crate::engine::authz::Area;
@@ -578,4 +578,38 @@ impl Resource for ResourceAttributes {
         }
         Ok(())
     }
+}
+
+/// The user attributes that the PingOne API scopes `granted` (e.g. `p1:read:user` and
+/// `p1:read:user:profile`) allow: the union of their `schemaAttributes`, or None when one of
+/// them has none (all attributes).
+pub async fn schema_attributes(
+    app: &crate::state::App,
+    env_id: &str,
+    granted: &[String],
+) -> ApiResult<Option<Vec<String>>> {
+    let mut reader = app.store.read();
+    let Some(api) = reader
+        .children(KIND, env_id, "")
+        .await?
+        .into_iter()
+        .find(|r| r.data["type"] == "PINGONE_API")
+    else {
+        return Ok(None);
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut matched = false;
+    for scope in reader.children(SCOPE_KIND, env_id, &api.id).await? {
+        if !granted.iter().any(|g| scope.data["name"].as_str() == Some(g.as_str())) {
+            continue;
+        }
+        matched = true;
+        match scope.data["schemaAttributes"].as_array() {
+            Some(list) if !list.iter().any(|a| a == "*") => {
+                out.extend(list.iter().filter_map(Value::as_str).map(str::to_string))
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(matched.then_some(out))
 }
