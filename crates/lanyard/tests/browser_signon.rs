@@ -1008,7 +1008,8 @@ async fn mfa_pages_select_a_device_and_check_the_code() {
     assert!(r.text.contains("&lt;b&gt;Work&lt;/b&gt; mail"), "{}", r.text);
     assert!(!r.text.contains("<b>Work</b>"));
     assert!(r.text.contains("Text message to *******23"), "{}", r.text);
-    let email_device = r.text.split("name=\"device.id\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let email_form = r.text.split("<form").find(|f| f.contains("&lt;b&gt;Work&lt;/b&gt; mail")).expect("the email device's form");
+    let email_device = email_form.split("name=\"device.id\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
     let r = post_page(&t, &mut jar, &page, &csrf, "device.select", &[("device.id", &email_device)]).await;
     let r = if r.status == StatusCode::SEE_OTHER { browser_get(&t, &mut jar, &location(&r)).await } else { r };
     assert!(r.text.contains("Enter your passcode"), "{}", r.text);
@@ -1043,24 +1044,37 @@ async fn chromium_signs_on_with_an_emailed_passcode() {
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let (cb_port, mut callbacks) = callback_server().await;
     let redirect = format!("http://127.0.0.1:{cb_port}/callback");
-    let (s, _) = setup_mfa(&t, &redirect, "jane.otp", "Mail").await;
+    let (s, user) = setup_mfa(&t, &redirect, "jane.otp", "Mail").await;
+    let r = t
+        .post(&TestApp::env_path(&s.env, &format!("/users/{user}/devices")), json!({ "type": "SMS", "phone": "+15125550123" }))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 
     let profile = tempfile::tempdir().unwrap();
     let (mut child, mut cdp) = launch(&binary, profile.path()).await;
     cdp.call("Page.enable", json!({})).await;
     cdp.call("Page.navigate", json!({ "url": format!("{public}{}", authorize_path(&s)) })).await;
     cdp.wait_for("the sign-on page", |u| u.contains("/signon/?flowId=")).await;
-    assert_eq!(cdp.active_id().await, "username");
+    wait_for_focus(&mut cdp, "username").await;
     cdp.type_text("jane.otp").await;
     cdp.click("#password").await;
     cdp.type_text(PASSWORD).await;
     cdp.click("button.primary").await;
-    // One device: the code is sent at once and the passcode field has the focus.
+    // Two devices: the page lists them; the user chooses the email device ("Mail").
     let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
-    while cdp.active_id().await != "otp" {
-        assert!(tokio::time::Instant::now() < deadline, "the passcode screen never came");
+    loop {
+        let text = cdp.eval("document.body.innerText").await;
+        let text = text.as_str().unwrap_or_default();
+        if text.contains("Choose how to receive a one-time passcode") {
+            assert!(text.contains("Mail (Email)") && text.contains("Text message to *******23"), "{text}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the device list never came: {text}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    cdp.eval("[...document.querySelectorAll('button.primary')].find(b => b.textContent.startsWith('Mail')).click()").await;
+    // The code is sent and the passcode field has the focus.
+    wait_for_focus(&mut cdp, "otp").await;
     let code = emailed_code(&t, &s.env).await;
     cdp.type_text(&code).await;
     cdp.click("button.primary").await;
@@ -1083,4 +1097,13 @@ async fn chromium_signs_on_with_an_emailed_passcode() {
     let claims = common::signon::claims_of(tok["id_token"].as_str().unwrap());
     assert_eq!(claims["amr"], json!(["pwd", "email"]), "{claims}");
     let _ = child.kill().await;
+}
+
+/// Waits until the element with `id` has the focus (the page may still be loading).
+async fn wait_for_focus(cdp: &mut Cdp, id: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    while cdp.active_id().await != id {
+        assert!(tokio::time::Instant::now() < deadline, "#{id} never got the focus");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -940,3 +940,38 @@ async fn identifier_first_does_not_tell_known_usernames_from_unknown_ones() {
         assert_eq!(claims["amr"], json!(["pwd"]));
     }
 }
+
+/// A provider that never answers: the sign-on still answers (two 5-second attempts), the
+/// outbox says why, and nothing hangs.
+#[tokio::test]
+async fn an_sms_provider_that_hangs_does_not_hang_the_sign_on() {
+    let t = TestApp::new(None).await;
+    let env = t.new_env().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = axum::Router::new().fallback(|| async {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        StatusCode::OK
+    });
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let r = t
+        .post(
+            &path(&env, "/notificationsSettings/phoneDeliverySettings"),
+            json!({ "provider": "CUSTOM_PROVIDER", "name": "Slow", "authentication": { "method": "BEARER", "authToken": "tkn" },
+                    "requests": [{ "deliveryMethod": "SMS", "method": "GET", "url": format!("{base}/send?to=${{to}}&m=${{message}}") }] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (app, _) = web_app(&t, &env, "Slow").await;
+    policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
+    let user = mfa_user(&t, &env, "waiting").await;
+    mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
+    let (_, _, f) = tokio::time::timeout(Duration::from_secs(30), password_step(&t, &env, &app, "waiting"))
+        .await
+        .expect("the sign-on answered although the provider did not");
+    assert_eq!(f.body["status"], "OTP_REQUIRED", "{}", f.text);
+    assert_eq!(f.body["error"]["code"], "NOTIFICATION_FAILED", "{}", f.text);
+    let out = mfa::messages_to(&t, &env, PHONE).await;
+    assert_eq!(out[0]["status"], "FAILED", "{:?}", out[0]);
+    assert!(out[0]["error"].as_str().unwrap_or_default().contains("in time"), "{:?}", out[0]);
+}

@@ -165,6 +165,9 @@ impl Resource for Devices {
                 vec![],
             ));
         }
+        // The creation order, exact even within one millisecond.
+        let seq = existing_devices.iter().filter_map(|d| d.data["_seq"].as_i64()).max().map_or(0, |m| m + 1);
+        doc.data["_seq"] = json!(seq);
         if doc.data.get("status").is_none() {
             // An admin's SMS, voice or email device is paired at once; an authenticator app
             // must prove it holds the secret first.
@@ -191,13 +194,15 @@ pub fn totp_secret(app: &crate::state::App, device: &Doc) -> Option<String> {
     v["secret"].as_str().map(str::to_string)
 }
 
-/// A user's devices in their order: ranked ones first (by rank), then by creation.
+/// A user's devices in their order: ranked ones first (by rank), then by creation (the
+/// per-user sequence breaks ties within a millisecond).
 pub fn in_order(mut devices: Vec<Doc>) -> Vec<Doc> {
     devices.sort_by(|a, b| {
         let ra = a.data["_rank"].as_i64().unwrap_or(i64::MAX);
         let rb = b.data["_rank"].as_i64().unwrap_or(i64::MAX);
         ra.cmp(&rb)
             .then_with(|| a.created_at.cmp(&b.created_at))
+            .then_with(|| a.data["_seq"].as_i64().cmp(&b.data["_seq"].as_i64()))
             .then_with(|| a.id.cmp(&b.id))
     });
     devices
