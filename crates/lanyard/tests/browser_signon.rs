@@ -956,25 +956,50 @@ async fn setup_mfa(t: &TestApp, redirect: &str, username: &str, nickname: &str) 
         )
         .await;
     assert_eq!(pol.status, StatusCode::CREATED, "{}", pol.text);
-    let sop = t.post(&p("/signOnPolicies"), json!({ "name": "LoginMfa" })).await;
+    let sop = t
+        .post(&p("/signOnPolicies"), json!({ "name": "LoginMfa" }))
+        .await;
     let sop = sop.id();
     for a in [
         json!({ "priority": 1, "type": "LOGIN" }),
         json!({ "priority": 2, "type": "MULTI_FACTOR_AUTHENTICATION", "deviceAuthenticationPolicy": { "id": pol.id() } }),
     ] {
-        let r = t.post(&p(&format!("/signOnPolicies/{sop}/actions")), a).await;
+        let r = t
+            .post(&p(&format!("/signOnPolicies/{sop}/actions")), a)
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     }
     let r = t
-        .post(&p(&format!("/applications/{}/signOnPolicyAssignments", s.client_id)), json!({ "priority": 1, "signOnPolicy": { "id": sop } }))
+        .post(
+            &p(&format!(
+                "/applications/{}/signOnPolicyAssignments",
+                s.client_id
+            )),
+            json!({ "priority": 1, "signOnPolicy": { "id": sop } }),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let users = t.get(&p(&format!("/users?filter=username%20eq%20%22{username}%22"))).await;
-    let user = users.body["_embedded"]["users"][0]["id"].as_str().unwrap().to_string();
-    let r = t.put(&p(&format!("/users/{user}/mfaEnabled")), json!({ "mfaEnabled": true })).await;
+    let users = t
+        .get(&p(&format!(
+            "/users?filter=username%20eq%20%22{username}%22"
+        )))
+        .await;
+    let user = users.body["_embedded"]["users"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = t
+        .put(
+            &p(&format!("/users/{user}/mfaEnabled")),
+            json!({ "mfaEnabled": true }),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let r = t
-        .post(&p(&format!("/users/{user}/devices")), json!({ "type": "EMAIL", "email": "jane@example.com", "nickname": nickname }))
+        .post(
+            &p(&format!("/users/{user}/devices")),
+            json!({ "type": "EMAIL", "email": "jane@example.com", "nickname": nickname }),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     (s, user)
@@ -982,42 +1007,123 @@ async fn setup_mfa(t: &TestApp, redirect: &str, username: &str, nickname: &str) 
 
 /// The newest passcode emailed to jane@example.com.
 async fn emailed_code(t: &TestApp, env: &str) -> String {
-    let r = t.get(&TestApp::env_path(env, "/outbox?filter=to%20eq%20%22jane@example.com%22")).await;
-    let body = r.body["_embedded"]["messages"][0]["body"].as_str().expect("a message").to_string();
+    let r = t
+        .get(&TestApp::env_path(
+            env,
+            "/outbox?filter=to%20eq%20%22jane@example.com%22",
+        ))
+        .await;
+    let body = r.body["_embedded"]["messages"][0]["body"]
+        .as_str()
+        .expect("a message")
+        .to_string();
     common::mfa::digits_in(&body, 6).unwrap_or_else(|| panic!("no code in {body}"))
 }
 
 #[tokio::test]
 async fn mfa_pages_select_a_device_and_check_the_code() {
     let t = TestApp::new(None).await;
-    let (s, user) = setup_mfa(&t, "https://app.example.com/cb", "jane.mfa", "<b>Work</b> mail").await;
+    let (s, user) = setup_mfa(
+        &t,
+        "https://app.example.com/cb",
+        "jane.mfa",
+        "<b>Work</b> mail",
+    )
+    .await;
     let r = t
-        .post(&TestApp::env_path(&s.env, &format!("/users/{user}/devices")), json!({ "type": "SMS", "phone": "+15125550123" }))
+        .post(
+            &TestApp::env_path(&s.env, &format!("/users/{user}/devices")),
+            json!({ "type": "SMS", "phone": "+15125550123" }),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let mut jar = Jar::new();
     let page = start(&t, &mut jar, &s).await;
     let r = browser_get(&t, &mut jar, &page).await;
     let csrf = hidden(&r.text, "csrfToken");
-    let r = post_page(&t, &mut jar, &page, &csrf, "usernamePassword.check", &[("username", "jane.mfa"), ("password", PASSWORD)]).await;
+    let r = post_page(
+        &t,
+        &mut jar,
+        &page,
+        &csrf,
+        "usernamePassword.check",
+        &[("username", "jane.mfa"), ("password", PASSWORD)],
+    )
+    .await;
     // The page redirects to itself after a post (PRG); follow it.
-    let r = if r.status == StatusCode::SEE_OTHER { browser_get(&t, &mut jar, &location(&r)).await } else { r };
+    let r = if r.status == StatusCode::SEE_OTHER {
+        browser_get(&t, &mut jar, &location(&r)).await
+    } else {
+        r
+    };
     assert_page_headers(&r);
     // Two devices: the user chooses; the nickname is escaped; nothing is sent yet.
-    assert!(r.text.contains("Choose how to receive a one-time passcode"), "{}", r.text);
-    assert!(r.text.contains("&lt;b&gt;Work&lt;/b&gt; mail"), "{}", r.text);
+    assert!(
+        r.text.contains("Choose how to receive a one-time passcode"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("&lt;b&gt;Work&lt;/b&gt; mail"),
+        "{}",
+        r.text
+    );
     assert!(!r.text.contains("<b>Work</b>"));
     assert!(r.text.contains("Text message to *******23"), "{}", r.text);
-    let email_form = r.text.split("<form").find(|f| f.contains("&lt;b&gt;Work&lt;/b&gt; mail")).expect("the email device's form");
-    let email_device = email_form.split("name=\"device.id\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let r = post_page(&t, &mut jar, &page, &csrf, "device.select", &[("device.id", &email_device)]).await;
-    let r = if r.status == StatusCode::SEE_OTHER { browser_get(&t, &mut jar, &location(&r)).await } else { r };
+    let email_form = r
+        .text
+        .split("<form")
+        .find(|f| f.contains("&lt;b&gt;Work&lt;/b&gt; mail"))
+        .expect("the email device's form");
+    let email_device = email_form
+        .split("name=\"device.id\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = post_page(
+        &t,
+        &mut jar,
+        &page,
+        &csrf,
+        "device.select",
+        &[("device.id", &email_device)],
+    )
+    .await;
+    let r = if r.status == StatusCode::SEE_OTHER {
+        browser_get(&t, &mut jar, &location(&r)).await
+    } else {
+        r
+    };
     assert!(r.text.contains("Enter your passcode"), "{}", r.text);
-    assert!(r.text.contains("Send a new code") && r.text.contains("Use Text message to *******23 instead"), "{}", r.text);
+    assert!(
+        r.text.contains("Send a new code")
+            && r.text.contains("Use Text message to *******23 instead"),
+        "{}",
+        r.text
+    );
     // A wrong code shows the attempts left; the right one finishes at the redirect URI.
-    let r = post_page(&t, &mut jar, &page, &csrf, "otp.check", &[("otp", "000000")]).await;
-    let r = if r.status == StatusCode::SEE_OTHER { browser_get(&t, &mut jar, &location(&r)).await } else { r };
-    assert!(r.text.contains("role=\"alert\"") && r.text.contains('2'), "{}", r.text);
+    let r = post_page(
+        &t,
+        &mut jar,
+        &page,
+        &csrf,
+        "otp.check",
+        &[("otp", "000000")],
+    )
+    .await;
+    let r = if r.status == StatusCode::SEE_OTHER {
+        browser_get(&t, &mut jar, &location(&r)).await
+    } else {
+        r
+    };
+    assert!(
+        r.text.contains("role=\"alert\"") && r.text.contains('2'),
+        "{}",
+        r.text
+    );
     let code = emailed_code(&t, &s.env).await;
     let r = post_page(&t, &mut jar, &page, &csrf, "otp.check", &[("otp", &code)]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
@@ -1032,7 +1138,9 @@ async fn mfa_pages_select_a_device_and_check_the_code() {
 async fn chromium_signs_on_with_an_emailed_passcode() {
     let Some(binary) = chromium() else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("Chromium is not installed (apt-get install -y chromium): the browser MFA test cannot run under CI");
+            panic!(
+                "Chromium is not installed (apt-get install -y chromium): the browser MFA test cannot run under CI"
+            );
         }
         eprintln!("NOTE: chromium is not installed: skipping the browser MFA test");
         return;
@@ -1046,15 +1154,23 @@ async fn chromium_signs_on_with_an_emailed_passcode() {
     let redirect = format!("http://127.0.0.1:{cb_port}/callback");
     let (s, user) = setup_mfa(&t, &redirect, "jane.otp", "Mail").await;
     let r = t
-        .post(&TestApp::env_path(&s.env, &format!("/users/{user}/devices")), json!({ "type": "SMS", "phone": "+15125550123" }))
+        .post(
+            &TestApp::env_path(&s.env, &format!("/users/{user}/devices")),
+            json!({ "type": "SMS", "phone": "+15125550123" }),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 
     let profile = tempfile::tempdir().unwrap();
     let (mut child, mut cdp) = launch(&binary, profile.path()).await;
     cdp.call("Page.enable", json!({})).await;
-    cdp.call("Page.navigate", json!({ "url": format!("{public}{}", authorize_path(&s)) })).await;
-    cdp.wait_for("the sign-on page", |u| u.contains("/signon/?flowId=")).await;
+    cdp.call(
+        "Page.navigate",
+        json!({ "url": format!("{public}{}", authorize_path(&s)) }),
+    )
+    .await;
+    cdp.wait_for("the sign-on page", |u| u.contains("/signon/?flowId="))
+        .await;
     wait_for_focus(&mut cdp, "username").await;
     cdp.type_text("jane.otp").await;
     cdp.click("#password").await;
@@ -1066,10 +1182,16 @@ async fn chromium_signs_on_with_an_emailed_passcode() {
         let text = cdp.eval("document.body.innerText").await;
         let text = text.as_str().unwrap_or_default();
         if text.contains("Choose how to receive a one-time passcode") {
-            assert!(text.contains("Mail (Email)") && text.contains("Text message to *******23"), "{text}");
+            assert!(
+                text.contains("Mail (Email)") && text.contains("Text message to *******23"),
+                "{text}"
+            );
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the device list never came: {text}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the device list never came: {text}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     cdp.eval("[...document.querySelectorAll('button.primary')].find(b => b.textContent.startsWith('Mail')).click()").await;
@@ -1083,12 +1205,18 @@ async fn chromium_signs_on_with_an_emailed_passcode() {
         .expect("the browser never reached the redirect URI")
         .unwrap();
     assert!(target.starts_with("/callback?"), "{target}");
-    let landed = cdp.wait_for("the redirect URI", |u| u.starts_with(&redirect)).await;
+    let landed = cdp
+        .wait_for("the redirect URI", |u| u.starts_with(&redirect))
+        .await;
     let code = query_of(&landed)["code"].clone();
     let tok = reqwest::Client::new()
         .post(format!("{public}/{}/as/token", s.env))
         .basic_auth(&s.client_id, Some(&s.secret))
-        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", redirect.as_str())])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect.as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -1103,7 +1231,10 @@ async fn chromium_signs_on_with_an_emailed_passcode() {
 async fn wait_for_focus(cdp: &mut Cdp, id: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
     while cdp.active_id().await != id {
-        assert!(tokio::time::Instant::now() < deadline, "#{id} never got the focus");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "#{id} never got the focus"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

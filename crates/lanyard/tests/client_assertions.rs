@@ -434,14 +434,27 @@ async fn private_key_jwt_authenticates_with_a_key_of_the_jwks() {
             let r = cc(&t, &env, &key.sign("RS256", &claims(&env, &url_app))).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         }
-        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "fetched once, then cached");
-        refused(&cc(&t, &env, &stranger.sign("RS256", &claims(&env, &url_app))).await, "kid");
+        assert_eq!(
+            hits.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "fetched once, then cached"
+        );
+        refused(
+            &cc(&t, &env, &stranger.sign("RS256", &claims(&env, &url_app))).await,
+            "kid",
+        );
         // A jwksUrl that answers 500, or that nothing listens on, cannot verify anything.
-        for url in [format!("{base}/broken"), "http://127.0.0.1:9/jwks.json".to_string()] {
+        for url in [
+            format!("{base}/broken"),
+            "http://127.0.0.1:9/jwks.json".to_string(),
+        ] {
             let mut body = worker(&format!("Worker {url}"), "PRIVATE_KEY_JWT");
             body["jwksUrl"] = json!(url);
             let bad_app = signon::create_app(&t, &env, body).await;
-            refused(&cc(&t, &env, &key.sign("RS256", &claims(&env, &bad_app))).await, "jwksUrl");
+            refused(
+                &cc(&t, &env, &key.sign("RS256", &claims(&env, &bad_app))).await,
+                "jwksUrl",
+            );
         }
     }
 }
@@ -464,7 +477,10 @@ async fn jwks_server(jwks: String) -> (String, std::sync::Arc<std::sync::atomic:
                 }
             }),
         )
-        .route("/broken", axum::routing::get(|| async { StatusCode::INTERNAL_SERVER_ERROR }));
+        .route(
+            "/broken",
+            axum::routing::get(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });

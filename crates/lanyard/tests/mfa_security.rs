@@ -40,15 +40,25 @@ async fn web_app(t: &TestApp, env: &str, name: &str) -> (String, String) {
 
 /// A sign-on policy with `actions`, assigned to `app`; returns the policy id.
 async fn policy(t: &TestApp, env: &str, app: &str, name: &str, actions: &[Value]) -> String {
-    let p = t.post(&path(env, "/signOnPolicies"), json!({ "name": name })).await;
+    let p = t
+        .post(&path(env, "/signOnPolicies"), json!({ "name": name }))
+        .await;
     assert_eq!(p.status, 201, "{}", p.text);
     let id = p.id();
     for a in actions {
-        let r = t.post(&path(env, &format!("/signOnPolicies/{id}/actions")), a.clone()).await;
+        let r = t
+            .post(
+                &path(env, &format!("/signOnPolicies/{id}/actions")),
+                a.clone(),
+            )
+            .await;
         assert_eq!(r.status, 201, "action: {}", r.text);
     }
     let r = t
-        .post(&path(env, &format!("/applications/{app}/signOnPolicyAssignments")), json!({ "priority": 1, "signOnPolicy": { "id": id } }))
+        .post(
+            &path(env, &format!("/applications/{app}/signOnPolicyAssignments")),
+            json!({ "priority": 1, "signOnPolicy": { "id": id } }),
+        )
         .await;
     assert_eq!(r.status, 201, "assignment: {}", r.text);
     id
@@ -72,7 +82,13 @@ fn login_then_mfa(mfa_extra: Value) -> Vec<Value> {
 
 /// A device authentication policy (all fields `mfa_policies.rs` requires); `sms_life` is the
 /// SMS passcode lifetime. Returns its id.
-async fn device_policy(t: &TestApp, env: &str, name: &str, selection: &str, sms_life: Value) -> String {
+async fn device_policy(
+    t: &TestApp,
+    env: &str,
+    name: &str,
+    selection: &str,
+    sms_life: Value,
+) -> String {
     let failure = json!({ "count": 3, "coolDown": { "duration": 2, "timeUnit": "MINUTES" } });
     let offline = |life: Value| json!({ "enabled": true, "otp": { "lifeTime": life, "failure": failure.clone() } });
     let r = t
@@ -113,7 +129,14 @@ async fn start(t: &TestApp, jar: &mut Jar, env: &str, app: &str, state: &str) ->
 async fn password_step(t: &TestApp, env: &str, app: &str, username: &str) -> (Jar, String, Resp) {
     let mut jar = Jar::new();
     let flow = start(t, &mut jar, env, app, "s").await;
-    let f = signon::flow_action(t, &mut jar, &flow, "usernamePassword.check", json!({ "username": username, "password": PASSWORD })).await;
+    let f = signon::flow_action(
+        t,
+        &mut jar,
+        &flow,
+        "usernamePassword.check",
+        json!({ "username": username, "password": PASSWORD }),
+    )
+    .await;
     assert_eq!(f.status, 200, "usernamePassword.check: {}", f.text);
     (jar, flow, f)
 }
@@ -129,7 +152,11 @@ async fn finish(t: &TestApp, jar: &mut Jar, env: &str, app: &str, secret: &str, 
         t,
         &format!("/{env}/as/token"),
         Some((app, secret)),
-        &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", CB)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CB),
+        ],
     )
     .await;
     assert_eq!(tok.status, 200, "token: {}", tok.text);
@@ -143,13 +170,19 @@ fn wrong(code: &str) -> String {
 }
 
 fn ids(messages: &[Value]) -> Vec<String> {
-    messages.iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
+    messages
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// The passcode of the one message to `to` that is not in `before` (ids).
 async fn new_otp(t: &TestApp, env: &str, to: &str, before: &[String]) -> String {
     let all = mfa::messages_to(t, env, to).await;
-    let fresh: Vec<&Value> = all.iter().filter(|m| !before.contains(&m["id"].as_str().unwrap().to_string())).collect();
+    let fresh: Vec<&Value> = all
+        .iter()
+        .filter(|m| !before.contains(&m["id"].as_str().unwrap().to_string()))
+        .collect();
     assert_eq!(fresh.len(), 1, "exactly one new message to {to}: {all:?}");
     mfa::digits_in(fresh[0]["body"].as_str().unwrap(), 6).expect("a passcode")
 }
@@ -171,7 +204,8 @@ async fn raw_flow_post(t: &TestApp, jar: &Jar, flow: &str, content_type: &str, b
 }
 
 async fn get_device(t: &TestApp, env: &str, user: &str, device: &str) -> Resp {
-    t.get(&path(env, &format!("/users/{user}/devices/{device}"))).await
+    t.get(&path(env, &format!("/users/{user}/devices/{device}")))
+        .await
 }
 
 // ---- 1. wrong passcodes and the device lock ----
@@ -184,10 +218,22 @@ async fn wrong_otps_count_down_then_lock_the_device_until_unlocked() {
         // The environment's default device authentication policy: 3 failures, 2 minutes.
         let pols = t.get(&path(&env, "/deviceAuthenticationPolicies")).await;
         assert_eq!(pols.status, 200, "{}", pols.text);
-        let all = pols.body["_embedded"].as_object().and_then(|e| e.values().next()).and_then(Value::as_array).cloned().unwrap_or_default();
-        let def = all.iter().find(|p| p["default"] == true).unwrap_or_else(|| panic!("no default policy: {}", pols.text));
+        let all = pols.body["_embedded"]
+            .as_object()
+            .and_then(|e| e.values().next())
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let def = all
+            .iter()
+            .find(|p| p["default"] == true)
+            .unwrap_or_else(|| panic!("no default policy: {}", pols.text));
         assert_eq!(def["sms"]["otp"]["failure"]["count"], 3, "{def}");
-        assert_eq!(def["sms"]["otp"]["failure"]["coolDown"], json!({ "duration": 2, "timeUnit": "MINUTES" }), "{def}");
+        assert_eq!(
+            def["sms"]["otp"]["failure"]["coolDown"],
+            json!({ "duration": 2, "timeUnit": "MINUTES" }),
+            "{def}"
+        );
 
         let (app, secret) = web_app(&t, &env, "Lock").await;
         policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
@@ -199,19 +245,34 @@ async fn wrong_otps_count_down_then_lock_the_device_until_unlocked() {
         let right = mfa::latest_otp(&t, &env, PHONE).await;
         let bad = wrong(&right);
         for remaining in [2, 1] {
-            let w = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": bad })).await;
+            let w =
+                signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": bad })).await;
             expect_detail(&w, 400, "INVALID_DATA", "INVALID_OTP", "otp");
-            assert_eq!(w.body["details"][0]["innerError"]["failuresRemaining"], remaining, "{}", w.text);
+            assert_eq!(
+                w.body["details"][0]["innerError"]["failuresRemaining"], remaining,
+                "{}",
+                w.text
+            );
         }
         // The third wrong code locks the device.
         let w = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": bad })).await;
         expect_detail(&w, 400, "INVALID_DATA", "DEVICE_LOCKED", "otp");
-        let secs = w.body["details"][0]["innerError"]["secondsUntilUnlock"].as_i64().unwrap_or_else(|| panic!("secondsUntilUnlock: {}", w.text));
+        let secs = w.body["details"][0]["innerError"]["secondsUntilUnlock"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("secondsUntilUnlock: {}", w.text));
         assert!(secs > 0 && secs <= 120, "{secs}");
         // While locked the right code is refused too.
-        let w = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": right })).await;
+        let w =
+            signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": right })).await;
         expect_detail(&w, 400, "INVALID_DATA", "DEVICE_LOCKED", "otp");
-        assert!(w.body["details"][0]["innerError"]["secondsUntilUnlock"].as_i64().unwrap_or(0) > 0, "{}", w.text);
+        assert!(
+            w.body["details"][0]["innerError"]["secondsUntilUnlock"]
+                .as_i64()
+                .unwrap_or(0)
+                > 0,
+            "{}",
+            w.text
+        );
         let g = get_device(&t, &env, &user, &dev).await;
         assert_eq!(g.status, 200, "{}", g.text);
         assert_eq!(g.body["lock"]["status"], "LOCKED", "{}", g.text);
@@ -221,8 +282,13 @@ async fn wrong_otps_count_down_then_lock_the_device_until_unlocked() {
         let before = mfa::messages_to(&t, &env, PHONE).await.len();
         let (mut jar2, flow2, f2) = password_step(&t, &env, &app, "lock.user").await;
         assert_eq!(f2.body["status"], "OTP_REQUIRED", "{}", f2.text);
-        assert_eq!(mfa::messages_to(&t, &env, PHONE).await.len(), before, "nothing is sent to a locked device");
-        let w = signon::flow_action(&t, &mut jar2, &flow2, "otp.check", json!({ "otp": right })).await;
+        assert_eq!(
+            mfa::messages_to(&t, &env, PHONE).await.len(),
+            before,
+            "nothing is sent to a locked device"
+        );
+        let w =
+            signon::flow_action(&t, &mut jar2, &flow2, "otp.check", json!({ "otp": right })).await;
         expect_detail(&w, 400, "INVALID_DATA", "DEVICE_LOCKED", "otp");
 
         // An admin unlocks the device.
@@ -233,14 +299,23 @@ async fn wrong_otps_count_down_then_lock_the_device_until_unlocked() {
         assert_eq!(g.body["lock"]["status"], "UNLOCKED", "{}", g.text);
 
         // The code the wrong guesses killed stays dead; a new one signs on.
-        let w = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": right })).await;
+        let w =
+            signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": right })).await;
         expect_detail(&w, 400, "INVALID_DATA", "INVALID_OTP", "otp");
         let seen = ids(&mfa::messages_to(&t, &env, PHONE).await);
-        let s = signon::flow_action(&t, &mut jar, &flow, "device.select", json!({ "device": { "id": dev } })).await;
+        let s = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "device.select",
+            json!({ "device": { "id": dev } }),
+        )
+        .await;
         assert_eq!(s.status, 200, "{}", s.text);
         assert_eq!(s.body["status"], "OTP_REQUIRED", "{}", s.text);
         let fresh = new_otp(&t, &env, PHONE, &seen).await;
-        let f = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": fresh })).await;
+        let f =
+            signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": fresh })).await;
         let claims = finish(&t, &mut jar, &env, &app, &secret, &f).await;
         assert_eq!(claims["amr"], json!(["pwd", "sms"]));
     }
@@ -262,11 +337,33 @@ async fn an_expired_otp_is_refused() {
             )
             .await;
         assert_eq!(bad.status, 400, "{}", bad.text);
-        assert!(bad.body["details"].as_array().unwrap().iter().any(|d| d["code"] == "OUT_OF_RANGE" && d["target"] == "sms.otp.lifeTime.duration"), "{}", bad.text);
+        assert!(
+            bad.body["details"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["code"] == "OUT_OF_RANGE" && d["target"] == "sms.otp.lifeTime.duration"),
+            "{}",
+            bad.text
+        );
 
-        let pol = device_policy(&t, &env, "Short SMS codes", "DEFAULT_TO_FIRST", json!({ "duration": 1, "timeUnit": "SECONDS" })).await;
+        let pol = device_policy(
+            &t,
+            &env,
+            "Short SMS codes",
+            "DEFAULT_TO_FIRST",
+            json!({ "duration": 1, "timeUnit": "SECONDS" }),
+        )
+        .await;
         let (app, _) = web_app(&t, &env, "Expiry").await;
-        policy(&t, &env, &app, "ShortCodes", &login_then_mfa(json!({ "deviceAuthenticationPolicy": { "id": pol } }))).await;
+        policy(
+            &t,
+            &env,
+            &app,
+            "ShortCodes",
+            &login_then_mfa(json!({ "deviceAuthenticationPolicy": { "id": pol } })),
+        )
+        .await;
         let user = mfa_user(&t, &env, "slow.user").await;
         mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
         let (mut jar, flow, f) = password_step(&t, &env, &app, "slow.user").await;
@@ -276,7 +373,11 @@ async fn an_expired_otp_is_refused() {
         let w = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": otp })).await;
         expect_detail(&w, 400, "INVALID_DATA", "INVALID_OTP", "otp");
         let again = signon::browser_get(&t, &mut jar, &flow).await;
-        assert_eq!(again.body["status"], "OTP_REQUIRED", "the flow waits for a new code: {}", again.text);
+        assert_eq!(
+            again.body["status"], "OTP_REQUIRED",
+            "the flow waits for a new code: {}",
+            again.text
+        );
     }
 }
 
@@ -306,26 +407,51 @@ async fn a_code_is_single_use_across_sign_ons() {
         while new == old {
             // One in a million: ask for another so the old code is really a different one.
             let seen = ids(&mfa::messages_to(&t, &env, PHONE).await);
-            signon::flow_action(&t, &mut jar, &flow, "device.select", json!({ "device": { "id": dev } })).await;
+            signon::flow_action(
+                &t,
+                &mut jar,
+                &flow,
+                "device.select",
+                json!({ "device": { "id": dev } }),
+            )
+            .await;
             new = new_otp(&t, &env, PHONE, &seen).await;
         }
         let w = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": old })).await;
         expect_detail(&w, 400, "INVALID_DATA", "INVALID_OTP", "otp");
-        assert_eq!(w.body["details"][0]["innerError"]["failuresRemaining"], 2, "{}", w.text);
+        assert_eq!(
+            w.body["details"][0]["innerError"]["failuresRemaining"], 2,
+            "{}",
+            w.text
+        );
         // Asking for a new code does not reset the failure count, and voids the previous code.
         let seen = ids(&mfa::messages_to(&t, &env, PHONE).await);
-        let s = signon::flow_action(&t, &mut jar, &flow, "device.select", json!({ "device": { "id": dev } })).await;
+        let s = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "device.select",
+            json!({ "device": { "id": dev } }),
+        )
+        .await;
         assert_eq!(s.status, 200, "{}", s.text);
         let newest = new_otp(&t, &env, PHONE, &seen).await;
         if newest != new {
-            let w = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": new })).await;
+            let w =
+                signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": new })).await;
             expect_detail(&w, 400, "INVALID_DATA", "INVALID_OTP", "otp");
-            assert_eq!(w.body["details"][0]["innerError"]["failuresRemaining"], 1, "{}", w.text);
+            assert_eq!(
+                w.body["details"][0]["innerError"]["failuresRemaining"], 1,
+                "{}",
+                w.text
+            );
         }
-        let f = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": newest })).await;
+        let f =
+            signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": newest })).await;
         finish(&t, &mut jar, &env, &app, &secret, &f).await;
         // A completed sign-on's flow is gone: its code cannot be checked again.
-        let again = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": newest })).await;
+        let again =
+            signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": newest })).await;
         assert_eq!(again.status, 404, "{}", again.text);
     }
 }
@@ -347,37 +473,98 @@ async fn bad_flow_actions_are_refused() {
         let mut jar = Jar::new();
         let flow = start(&t, &mut jar, &env, &app, "s").await;
         // A passcode before the password: not an action of USERNAME_PASSWORD_REQUIRED.
-        let w = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": "123456" })).await;
+        let w =
+            signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": "123456" })).await;
         assert_error(&w, StatusCode::BAD_REQUEST, "INVALID_REQUEST", None);
-        let w = signon::flow_action(&t, &mut jar, &flow, "device.select", json!({ "device": { "id": bobs } })).await;
+        let w = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "device.select",
+            json!({ "device": { "id": bobs } }),
+        )
+        .await;
         assert_error(&w, StatusCode::BAD_REQUEST, "INVALID_REQUEST", None);
         // A flow action needs its vendor media type.
-        let w = raw_flow_post(&t, &jar, &flow, "application/json", &json!({ "username": "alice", "password": PASSWORD }).to_string()).await;
+        let w = raw_flow_post(
+            &t,
+            &jar,
+            &flow,
+            "application/json",
+            &json!({ "username": "alice", "password": PASSWORD }).to_string(),
+        )
+        .await;
         assert_eq!(w.status, 415, "{}", w.text);
         assert_eq!(w.body["code"], "INVALID_REQUEST", "{}", w.text);
         let w = raw_flow_post(&t, &jar, &flow, "text/plain", "username=alice").await;
         assert_eq!(w.status, 415, "{}", w.text);
         // Malformed JSON and a non-object body.
-        let w = raw_flow_post(&t, &jar, &flow, "application/vnd.pingidentity.usernamePassword.check+json", "{\"username\":").await;
+        let w = raw_flow_post(
+            &t,
+            &jar,
+            &flow,
+            "application/vnd.pingidentity.usernamePassword.check+json",
+            "{\"username\":",
+        )
+        .await;
         assert_error(&w, StatusCode::BAD_REQUEST, "INVALID_REQUEST", None);
-        let w = raw_flow_post(&t, &jar, &flow, "application/vnd.pingidentity.usernamePassword.check+json", "[]").await;
+        let w = raw_flow_post(
+            &t,
+            &jar,
+            &flow,
+            "application/vnd.pingidentity.usernamePassword.check+json",
+            "[]",
+        )
+        .await;
         assert_eq!(w.status, 400, "{}", w.text);
 
-        let f = signon::flow_action(&t, &mut jar, &flow, "usernamePassword.check", json!({ "username": "alice", "password": PASSWORD })).await;
+        let f = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            json!({ "username": "alice", "password": PASSWORD }),
+        )
+        .await;
         assert_eq!(f.body["status"], "OTP_REQUIRED", "{}", f.text);
         // Another user's device, an unknown device, a missing id: refused; nothing is sent to Bob.
-        let w = signon::flow_action(&t, &mut jar, &flow, "device.select", json!({ "device": { "id": bobs } })).await;
+        let w = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "device.select",
+            json!({ "device": { "id": bobs } }),
+        )
+        .await;
         expect_detail(&w, 400, "INVALID_DATA", "INVALID_VALUE", "device.id");
         let unknown = uuid::Uuid::new_v4().to_string();
-        let w = signon::flow_action(&t, &mut jar, &flow, "device.select", json!({ "device": { "id": unknown } })).await;
+        let w = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "device.select",
+            json!({ "device": { "id": unknown } }),
+        )
+        .await;
         expect_detail(&w, 400, "INVALID_DATA", "INVALID_VALUE", "device.id");
-        let w = signon::flow_action(&t, &mut jar, &flow, "device.select", json!({ "device": {} })).await;
+        let w = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "device.select",
+            json!({ "device": {} }),
+        )
+        .await;
         expect_detail(&w, 400, "INVALID_DATA", "REQUIRED_VALUE", "device.id");
-        assert!(mfa::messages_to(&t, &env, PHONE_B).await.is_empty(), "nothing reaches another user's device");
+        assert!(
+            mfa::messages_to(&t, &env, PHONE_B).await.is_empty(),
+            "nothing reaches another user's device"
+        );
         // A missing or non-string passcode.
         let w = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({})).await;
         expect_detail(&w, 400, "INVALID_DATA", "REQUIRED_VALUE", "otp");
-        let w = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": 123456 })).await;
+        let w =
+            signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": 123456 })).await;
         expect_detail(&w, 400, "INVALID_DATA", "INVALID_VALUE", "otp");
         let w = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": "" })).await;
         assert_eq!(w.status, 400, "{}", w.text);
@@ -387,18 +574,38 @@ async fn bad_flow_actions_are_refused() {
         // The flow is not reachable through another environment's path.
         let other_env = t.new_env().await;
         let foreign = flow.replacen(&env, &other_env, 1);
-        let w = signon::flow_action(&t, &mut jar, &foreign, "otp.check", json!({ "otp": "123456" })).await;
+        let w = signon::flow_action(
+            &t,
+            &mut jar,
+            &foreign,
+            "otp.check",
+            json!({ "otp": "123456" }),
+        )
+        .await;
         assert_eq!(w.status, 404, "{}", w.text);
         // Another browser cannot act on this flow.
         let mut other = Jar::new();
         let right = mfa::latest_otp(&t, &env, PHONE).await;
-        let w = signon::flow_action(&t, &mut other, &flow, "otp.check", json!({ "otp": right })).await;
+        let w =
+            signon::flow_action(&t, &mut other, &flow, "otp.check", json!({ "otp": right })).await;
         assert_eq!(w.status, 403, "{}", w.text);
         // None of that counted as a wrong passcode: the first wrong one leaves 2.
-        let w = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": wrong(&right) })).await;
+        let w = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "otp.check",
+            json!({ "otp": wrong(&right) }),
+        )
+        .await;
         expect_detail(&w, 400, "INVALID_DATA", "INVALID_OTP", "otp");
-        assert_eq!(w.body["details"][0]["innerError"]["failuresRemaining"], 2, "{}", w.text);
-        let f = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": right })).await;
+        assert_eq!(
+            w.body["details"][0]["innerError"]["failuresRemaining"], 2,
+            "{}",
+            w.text
+        );
+        let f =
+            signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": right })).await;
         let claims = finish(&t, &mut jar, &env, &app, &secret, &f).await;
         assert_eq!(claims["sub"], user.as_str());
     }
@@ -411,9 +618,23 @@ async fn prompt_to_select_lists_masked_devices_and_sends_only_to_the_chosen_one(
     for db in backends() {
         let t = TestApp::new(db).await;
         let env = t.new_env().await;
-        let pol = device_policy(&t, &env, "Prompt", "PROMPT_TO_SELECT", json!({ "duration": 30, "timeUnit": "MINUTES" })).await;
+        let pol = device_policy(
+            &t,
+            &env,
+            "Prompt",
+            "PROMPT_TO_SELECT",
+            json!({ "duration": 30, "timeUnit": "MINUTES" }),
+        )
+        .await;
         let (app, secret) = web_app(&t, &env, "Select").await;
-        policy(&t, &env, &app, "Select", &login_then_mfa(json!({ "deviceAuthenticationPolicy": { "id": pol } }))).await;
+        policy(
+            &t,
+            &env,
+            &app,
+            "Select",
+            &login_then_mfa(json!({ "deviceAuthenticationPolicy": { "id": pol } })),
+        )
+        .await;
         let user = mfa_user(&t, &env, "picker").await;
         const MAIL: &str = "abigail@ping.example";
         let sms = mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
@@ -421,25 +642,58 @@ async fn prompt_to_select_lists_masked_devices_and_sends_only_to_the_chosen_one(
 
         let (mut jar, flow, f) = password_step(&t, &env, &app, "picker").await;
         assert_eq!(f.body["status"], "DEVICE_SELECTION_REQUIRED", "{}", f.text);
-        assert!(f.body["_links"]["device.select"]["href"].is_string(), "{}", f.text);
-        assert!(f.body["_links"].get("otp.check").is_none(), "no passcode to check yet: {}", f.text);
+        assert!(
+            f.body["_links"]["device.select"]["href"].is_string(),
+            "{}",
+            f.text
+        );
+        assert!(
+            f.body["_links"].get("otp.check").is_none(),
+            "no passcode to check yet: {}",
+            f.text
+        );
         assert!(f.body.get("selectedDevice").is_none(), "{}", f.text);
-        let devs = f.body["_embedded"]["devices"].as_array().unwrap_or_else(|| panic!("devices: {}", f.text));
+        let devs = f.body["_embedded"]["devices"]
+            .as_array()
+            .unwrap_or_else(|| panic!("devices: {}", f.text));
         assert_eq!(devs.len(), 2, "{}", f.text);
-        let by_id = |id: &str| devs.iter().find(|d| d["id"] == id).unwrap_or_else(|| panic!("{id} not offered: {}", f.text)).clone();
+        let by_id = |id: &str| {
+            devs.iter()
+                .find(|d| d["id"] == id)
+                .unwrap_or_else(|| panic!("{id} not offered: {}", f.text))
+                .clone()
+        };
         assert_eq!(by_id(&sms)["type"], "SMS");
         assert_eq!(by_id(&sms)["phone"], "*******00");
         assert_eq!(by_id(&email)["type"], "EMAIL");
         assert_eq!(by_id(&email)["email"], "ab****@ping.example");
-        assert!(!f.text.contains(PHONE) && !f.text.contains("5125550100") && !f.text.contains(MAIL), "masked: {}", f.text);
-        assert!(mfa::messages_to(&t, &env, PHONE).await.is_empty(), "nothing is sent before a device is chosen");
-        assert!(mfa::messages_to(&t, &env, MAIL).await.is_empty(), "nothing is sent before a device is chosen");
+        assert!(
+            !f.text.contains(PHONE) && !f.text.contains("5125550100") && !f.text.contains(MAIL),
+            "masked: {}",
+            f.text
+        );
+        assert!(
+            mfa::messages_to(&t, &env, PHONE).await.is_empty(),
+            "nothing is sent before a device is chosen"
+        );
+        assert!(
+            mfa::messages_to(&t, &env, MAIL).await.is_empty(),
+            "nothing is sent before a device is chosen"
+        );
         // otp.check is not an action of DEVICE_SELECTION_REQUIRED.
-        let w = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": "123456" })).await;
+        let w =
+            signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": "123456" })).await;
         assert_error(&w, StatusCode::BAD_REQUEST, "INVALID_REQUEST", None);
 
         // Choose the email device: one message to it, none to the phone.
-        let s = signon::flow_action(&t, &mut jar, &flow, "device.select", json!({ "device": { "id": email } })).await;
+        let s = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "device.select",
+            json!({ "device": { "id": email } }),
+        )
+        .await;
         assert_eq!(s.status, 200, "{}", s.text);
         assert_eq!(s.body["status"], "OTP_REQUIRED", "{}", s.text);
         assert_eq!(s.body["selectedDevice"]["id"], email.as_str(), "{}", s.text);
@@ -448,18 +702,37 @@ async fn prompt_to_select_lists_masked_devices_and_sends_only_to_the_chosen_one(
         let email_code = mfa::latest_otp(&t, &env, MAIL).await;
 
         // Switch to the phone in OTP_REQUIRED: the code goes there; the email code is void.
-        let s = signon::flow_action(&t, &mut jar, &flow, "device.select", json!({ "device": { "id": sms } })).await;
+        let s = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "device.select",
+            json!({ "device": { "id": sms } }),
+        )
+        .await;
         assert_eq!(s.status, 200, "{}", s.text);
         assert_eq!(s.body["status"], "OTP_REQUIRED", "{}", s.text);
         assert_eq!(s.body["selectedDevice"]["id"], sms.as_str(), "{}", s.text);
         assert_eq!(mfa::messages_to(&t, &env, PHONE).await.len(), 1);
-        assert_eq!(mfa::messages_to(&t, &env, MAIL).await.len(), 1, "no second email");
+        assert_eq!(
+            mfa::messages_to(&t, &env, MAIL).await.len(),
+            1,
+            "no second email"
+        );
         let sms_code = mfa::latest_otp(&t, &env, PHONE).await;
         if email_code != sms_code {
-            let w = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": email_code })).await;
+            let w = signon::flow_action(
+                &t,
+                &mut jar,
+                &flow,
+                "otp.check",
+                json!({ "otp": email_code }),
+            )
+            .await;
             expect_detail(&w, 400, "INVALID_DATA", "INVALID_OTP", "otp");
         }
-        let f = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": sms_code })).await;
+        let f =
+            signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": sms_code })).await;
         let claims = finish(&t, &mut jar, &env, &app, &secret, &f).await;
         assert_eq!(claims["amr"], json!(["pwd", "sms"]));
 
@@ -483,36 +756,91 @@ async fn the_sixth_send_within_15_minutes_is_refused() {
         policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
         let user = mfa_user(&t, &env, "spammed").await;
         let sms = mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
-        let email = mfa::device(&t, &env, &user, json!({ "type": "EMAIL", "email": "spammed@example.com" })).await;
+        let email = mfa::device(
+            &t,
+            &env,
+            &user,
+            json!({ "type": "EMAIL", "email": "spammed@example.com" }),
+        )
+        .await;
 
         // The password step sends the first code (to the first device); four re-sends follow.
         let (mut jar, flow, f) = password_step(&t, &env, &app, "spammed").await;
         assert_eq!(f.body["status"], "OTP_REQUIRED", "{}", f.text);
         assert_eq!(f.body["selectedDevice"]["id"], sms.as_str());
         for n in 2..=5 {
-            let s = signon::flow_action(&t, &mut jar, &flow, "device.select", json!({ "device": { "id": sms } })).await;
+            let s = signon::flow_action(
+                &t,
+                &mut jar,
+                &flow,
+                "device.select",
+                json!({ "device": { "id": sms } }),
+            )
+            .await;
             assert_eq!(s.status, 200, "send {n}: {}", s.text);
             assert_eq!(s.body["status"], "OTP_REQUIRED", "{}", s.text);
         }
         assert_eq!(mfa::messages_to(&t, &env, PHONE).await.len(), 5);
-        let w = signon::flow_action(&t, &mut jar, &flow, "device.select", json!({ "device": { "id": sms } })).await;
-        assert_error(&w, StatusCode::BAD_REQUEST, "INVALID_DATA", Some("LIMIT_EXCEEDED"));
+        let w = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "device.select",
+            json!({ "device": { "id": sms } }),
+        )
+        .await;
+        assert_error(
+            &w,
+            StatusCode::BAD_REQUEST,
+            "INVALID_DATA",
+            Some("LIMIT_EXCEEDED"),
+        );
         assert_eq!(w.body["details"][0]["code"], "LIMIT_EXCEEDED", "{}", w.text);
-        let retry = w.body["details"][0]["innerError"]["secondsUntilRetry"].as_i64().unwrap_or_else(|| panic!("secondsUntilRetry: {}", w.text));
+        let retry = w.body["details"][0]["innerError"]["secondsUntilRetry"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("secondsUntilRetry: {}", w.text));
         assert!(retry > 0 && retry <= 15 * 60, "{retry}");
-        assert_eq!(mfa::messages_to(&t, &env, PHONE).await.len(), 5, "no sixth message");
+        assert_eq!(
+            mfa::messages_to(&t, &env, PHONE).await.len(),
+            5,
+            "no sixth message"
+        );
 
         // The limit is per device: the email device still gets its code.
-        let s = signon::flow_action(&t, &mut jar, &flow, "device.select", json!({ "device": { "id": email } })).await;
+        let s = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "device.select",
+            json!({ "device": { "id": email } }),
+        )
+        .await;
         assert_eq!(s.status, 200, "{}", s.text);
         assert_eq!(s.body["selectedDevice"]["id"], email.as_str(), "{}", s.text);
-        assert_eq!(mfa::messages_to(&t, &env, "spammed@example.com").await.len(), 1);
+        assert_eq!(
+            mfa::messages_to(&t, &env, "spammed@example.com")
+                .await
+                .len(),
+            1
+        );
 
         // And it holds across flows: a new browser's sign-on sends no sixth SMS either.
         let mut jar2 = Jar::new();
         let flow2 = start(&t, &mut jar2, &env, &app, "s2").await;
-        let f2 = signon::flow_action(&t, &mut jar2, &flow2, "usernamePassword.check", json!({ "username": "spammed", "password": PASSWORD })).await;
-        assert_eq!(mfa::messages_to(&t, &env, PHONE).await.len(), 5, "no sixth message from another flow: {}", f2.text);
+        let f2 = signon::flow_action(
+            &t,
+            &mut jar2,
+            &flow2,
+            "usernamePassword.check",
+            json!({ "username": "spammed", "password": PASSWORD }),
+        )
+        .await;
+        assert_eq!(
+            mfa::messages_to(&t, &env, PHONE).await.len(),
+            5,
+            "no sixth message from another flow: {}",
+            f2.text
+        );
         assert_ne!(f2.body["status"], "COMPLETED", "{}", f2.text);
     }
 }
@@ -529,11 +857,24 @@ async fn a_rate_limited_first_device_does_not_strand_a_new_sign_on() {
         policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
         let user = mfa_user(&t, &env, "stranded").await;
         let sms = mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
-        let email = mfa::device(&t, &env, &user, json!({ "type": "EMAIL", "email": "stranded@example.com" })).await;
+        let email = mfa::device(
+            &t,
+            &env,
+            &user,
+            json!({ "type": "EMAIL", "email": "stranded@example.com" }),
+        )
+        .await;
         let (mut jar, flow, f) = password_step(&t, &env, &app, "stranded").await;
         assert_eq!(f.body["status"], "OTP_REQUIRED", "{}", f.text);
         for _ in 2..=5 {
-            let s = signon::flow_action(&t, &mut jar, &flow, "device.select", json!({ "device": { "id": sms } })).await;
+            let s = signon::flow_action(
+                &t,
+                &mut jar,
+                &flow,
+                "device.select",
+                json!({ "device": { "id": sms } }),
+            )
+            .await;
             assert_eq!(s.status, 200, "{}", s.text);
         }
         assert_eq!(mfa::messages_to(&t, &env, PHONE).await.len(), 5);
@@ -541,20 +882,44 @@ async fn a_rate_limited_first_device_does_not_strand_a_new_sign_on() {
         // A new browser: the password is right, the SMS device may not get a sixth code.
         let mut jar2 = Jar::new();
         let flow2 = start(&t, &mut jar2, &env, &app, "s2").await;
-        let f2 = signon::flow_action(&t, &mut jar2, &flow2, "usernamePassword.check", json!({ "username": "stranded", "password": PASSWORD })).await;
-        assert_eq!(mfa::messages_to(&t, &env, PHONE).await.len(), 5, "no sixth SMS: {}", f2.text);
+        let f2 = signon::flow_action(
+            &t,
+            &mut jar2,
+            &flow2,
+            "usernamePassword.check",
+            json!({ "username": "stranded", "password": PASSWORD }),
+        )
+        .await;
+        assert_eq!(
+            mfa::messages_to(&t, &env, PHONE).await.len(),
+            5,
+            "no sixth SMS: {}",
+            f2.text
+        );
         let g = signon::browser_get(&t, &mut jar2, &flow2).await;
         assert!(
             g.body["status"] == "OTP_REQUIRED" || g.body["status"] == "DEVICE_SELECTION_REQUIRED",
             "after the right password the flow waits for a device or a code, not for the password again: {}",
             g.text
         );
-        assert!(g.body["_links"]["device.select"]["href"].is_string(), "another device can be chosen: {}", g.text);
-        let s = signon::flow_action(&t, &mut jar2, &flow2, "device.select", json!({ "device": { "id": email } })).await;
+        assert!(
+            g.body["_links"]["device.select"]["href"].is_string(),
+            "another device can be chosen: {}",
+            g.text
+        );
+        let s = signon::flow_action(
+            &t,
+            &mut jar2,
+            &flow2,
+            "device.select",
+            json!({ "device": { "id": email } }),
+        )
+        .await;
         assert_eq!(s.status, 200, "{}", s.text);
         assert_eq!(s.body["status"], "OTP_REQUIRED", "{}", s.text);
         let otp = mfa::latest_otp(&t, &env, "stranded@example.com").await;
-        let f = signon::flow_action(&t, &mut jar2, &flow2, "otp.check", json!({ "otp": otp })).await;
+        let f =
+            signon::flow_action(&t, &mut jar2, &flow2, "otp.check", json!({ "otp": otp })).await;
         let claims = finish(&t, &mut jar2, &env, &app, &secret, &f).await;
         assert_eq!(claims["amr"], json!(["pwd", "email"]));
     }
@@ -571,7 +936,14 @@ async fn no_devices_mode_bypass_block_and_passwordless() {
 
         // BYPASS after a password: the sign-on completes with the password alone.
         let (app, secret) = web_app(&t, &env, "Bypass").await;
-        policy(&t, &env, &app, "Bypass", &login_then_mfa(json!({ "noDevicesMode": "BYPASS" }))).await;
+        policy(
+            &t,
+            &env,
+            &app,
+            "Bypass",
+            &login_then_mfa(json!({ "noDevicesMode": "BYPASS" })),
+        )
+        .await;
         let (mut jar, _, f) = password_step(&t, &env, &app, "nodevice").await;
         let claims = finish(&t, &mut jar, &env, &app, &secret, &f).await;
         assert_eq!(claims["sub"], user.as_str());
@@ -579,7 +951,14 @@ async fn no_devices_mode_bypass_block_and_passwordless() {
 
         // BLOCK: the flow fails and resume answers the client with access_denied.
         let (app, _) = web_app(&t, &env, "Block").await;
-        policy(&t, &env, &app, "Block", &login_then_mfa(json!({ "noDevicesMode": "BLOCK" }))).await;
+        policy(
+            &t,
+            &env,
+            &app,
+            "Block",
+            &login_then_mfa(json!({ "noDevicesMode": "BLOCK" })),
+        )
+        .await;
         let (mut jar, _, f) = password_step(&t, &env, &app, "nodevice").await;
         assert_eq!(f.body["status"], "FAILED", "{}", f.text);
         let r = signon::browser_get(&t, &mut jar, f.body["resumeUrl"].as_str().unwrap()).await;
@@ -587,7 +966,11 @@ async fn no_devices_mode_bypass_block_and_passwordless() {
         let loc = signon::location(&r);
         assert!(loc.starts_with(CB), "{loc}");
         let q = signon::query_of(&loc);
-        assert_eq!(q.get("error").map(String::as_str), Some("access_denied"), "{loc}");
+        assert_eq!(
+            q.get("error").map(String::as_str),
+            Some("access_denied"),
+            "{loc}"
+        );
         assert_eq!(q.get("state").map(String::as_str), Some("s"), "{loc}");
         assert!(!q.contains_key("code"), "{loc}");
 
@@ -599,7 +982,10 @@ async fn no_devices_mode_bypass_block_and_passwordless() {
         assert_eq!(b.body["block"]["status"], "BLOCKED", "{}", b.text);
         let (_, _, f) = password_step(&t, &env, &app, "blocked").await;
         assert_eq!(f.body["status"], "FAILED", "{}", f.text);
-        assert!(mfa::messages_to(&t, &env, PHONE).await.is_empty(), "nothing is sent to a blocked device");
+        assert!(
+            mfa::messages_to(&t, &env, PHONE).await.is_empty(),
+            "nothing is sent to a blocked device"
+        );
 
         // Passwordless (MFA only) with BYPASS and no device: nothing was proven, so it fails.
         let (app, _) = web_app(&t, &env, "Passwordless").await;
@@ -608,12 +994,27 @@ async fn no_devices_mode_bypass_block_and_passwordless() {
         let flow = start(&t, &mut jar, &env, &app, "p").await;
         let f = signon::browser_get(&t, &mut jar, &flow).await;
         assert_eq!(f.body["status"], "SIGN_ON_REQUIRED", "{}", f.text);
-        let f = signon::flow_action(&t, &mut jar, &flow, "user.lookup", json!({ "username": "nodevice" })).await;
-        assert_ne!(f.body["status"], "COMPLETED", "a bypass must not complete a sign-on without any factor: {}", f.text);
+        let f = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "user.lookup",
+            json!({ "username": "nodevice" }),
+        )
+        .await;
+        assert_ne!(
+            f.body["status"], "COMPLETED",
+            "a bypass must not complete a sign-on without any factor: {}",
+            f.text
+        );
         assert_eq!(f.body["status"], "FAILED", "{}", f.text);
         let r = signon::browser_get(&t, &mut jar, f.body["resumeUrl"].as_str().unwrap()).await;
         let q = signon::query_of(&signon::location(&r));
-        assert_eq!(q.get("error").map(String::as_str), Some("access_denied"), "{q:?}");
+        assert_eq!(
+            q.get("error").map(String::as_str),
+            Some("access_denied"),
+            "{q:?}"
+        );
         assert!(!q.contains_key("code"), "{q:?}");
     }
 }
@@ -630,14 +1031,33 @@ async fn device_management_refuses_bad_input_and_other_environments() {
         let devices = path(&env, &format!("/users/{user}/devices"));
 
         for phone in ["5125551234", "+1abc"] {
-            let r = mfa::add_device(&t, &env, &user, json!({ "type": "SMS", "phone": phone })).await;
+            let r =
+                mfa::add_device(&t, &env, &user, json!({ "type": "SMS", "phone": phone })).await;
             expect_detail(&r, 400, "INVALID_DATA", "INVALID_VALUE", "phone");
         }
-        let r = mfa::add_device(&t, &env, &user, json!({ "type": "VOICE", "phone": "+1 512 555 CALL" })).await;
+        let r = mfa::add_device(
+            &t,
+            &env,
+            &user,
+            json!({ "type": "VOICE", "phone": "+1 512 555 CALL" }),
+        )
+        .await;
         expect_detail(&r, 400, "INVALID_DATA", "INVALID_VALUE", "phone");
-        let r = mfa::add_device(&t, &env, &user, json!({ "type": "EMAIL", "email": "not-an-email" })).await;
+        let r = mfa::add_device(
+            &t,
+            &env,
+            &user,
+            json!({ "type": "EMAIL", "email": "not-an-email" }),
+        )
+        .await;
         expect_detail(&r, 400, "INVALID_DATA", "INVALID_VALUE", "email");
-        let r = mfa::add_device(&t, &env, &user, json!({ "type": "CARRIER_PIGEON", "phone": PHONE })).await;
+        let r = mfa::add_device(
+            &t,
+            &env,
+            &user,
+            json!({ "type": "CARRIER_PIGEON", "phone": PHONE }),
+        )
+        .await;
         expect_detail(&r, 400, "INVALID_DATA", "INVALID_VALUE", "type");
         let r = mfa::add_device(&t, &env, &user, json!({ "type": "SMS" })).await;
         expect_detail(&r, 400, "INVALID_DATA", "REQUIRED_VALUE", "phone");
@@ -645,9 +1065,25 @@ async fn device_management_refuses_bad_input_and_other_environments() {
         expect_detail(&r, 400, "INVALID_DATA", "REQUIRED_VALUE", "email");
         let r = mfa::add_device(&t, &env, &user, json!({ "phone": PHONE })).await;
         expect_detail(&r, 400, "INVALID_DATA", "REQUIRED_VALUE", "type");
-        let r = t.send(Method::POST, &devices, Some(&t.token), Some("application/json"), Some(b"{\"type\":\"SMS\",".to_vec())).await;
+        let r = t
+            .send(
+                Method::POST,
+                &devices,
+                Some(&t.token),
+                Some("application/json"),
+                Some(b"{\"type\":\"SMS\",".to_vec()),
+            )
+            .await;
         assert_error(&r, StatusCode::BAD_REQUEST, "INVALID_REQUEST", None);
-        let r = t.send(Method::POST, &devices, Some(&t.token), Some("text/plain"), Some(b"type=SMS".to_vec())).await;
+        let r = t
+            .send(
+                Method::POST,
+                &devices,
+                Some(&t.token),
+                Some("text/plain"),
+                Some(b"type=SMS".to_vec()),
+            )
+            .await;
         assert_eq!(r.status, 415, "{}", r.text);
         let l = t.get(&devices).await;
         assert_eq!(l.status, 200, "{}", l.text);
@@ -656,11 +1092,28 @@ async fn device_management_refuses_bad_input_and_other_environments() {
         // Three devices, created in this order.
         let a = mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let b = mfa::device(&t, &env, &user, json!({ "type": "EMAIL", "email": "devices.user@example.com" })).await;
+        let b = mfa::device(
+            &t,
+            &env,
+            &user,
+            json!({ "type": "EMAIL", "email": "devices.user@example.com" }),
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let c = mfa::device(&t, &env, &user, json!({ "type": "VOICE", "phone": "+1 (512) 555-0199" })).await;
+        let c = mfa::device(
+            &t,
+            &env,
+            &user,
+            json!({ "type": "VOICE", "phone": "+1 (512) 555-0199" }),
+        )
+        .await;
         let order = |r: &Resp| -> Vec<String> {
-            r.body["_embedded"]["devices"].as_array().unwrap_or_else(|| panic!("{}", r.text)).iter().map(|d| d["id"].as_str().unwrap().to_string()).collect()
+            r.body["_embedded"]["devices"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{}", r.text))
+                .iter()
+                .map(|d| d["id"].as_str().unwrap().to_string())
+                .collect()
         };
         let creation = vec![a.clone(), b.clone(), c.clone()];
         assert_eq!(order(&t.get(&devices).await), creation);
@@ -672,37 +1125,101 @@ async fn device_management_refuses_bad_input_and_other_environments() {
             path(&other_env, &format!("/users/{other_user}/devices/{a}")),
         ] {
             let r = t.get(&p).await;
-            assert!(r.status == 404 || r.status == 403, "{p}: {} {}", r.status, r.text);
+            assert!(
+                r.status == 404 || r.status == 403,
+                "{p}: {} {}",
+                r.status,
+                r.text
+            );
             assert!(!r.text.contains(PHONE), "{}", r.text);
-            let r = t.action(Method::POST, &p, "application/vnd.pingidentity.device.unlock+json", Some(json!({}))).await;
-            assert!(r.status == 404 || r.status == 403, "{p}: {} {}", r.status, r.text);
+            let r = t
+                .action(
+                    Method::POST,
+                    &p,
+                    "application/vnd.pingidentity.device.unlock+json",
+                    Some(json!({})),
+                )
+                .await;
+            assert!(
+                r.status == 404 || r.status == 403,
+                "{p}: {} {}",
+                r.status,
+                r.text
+            );
             let r = t.delete(&p).await;
-            assert!(r.status == 404 || r.status == 403, "{p}: {} {}", r.status, r.text);
+            assert!(
+                r.status == 404 || r.status == 403,
+                "{p}: {} {}",
+                r.status,
+                r.text
+            );
         }
-        let r = t.get(&path(&other_env, &format!("/users/{user}/devices"))).await;
-        assert!(r.status == 404 || r.status == 403, "{} {}", r.status, r.text);
+        let r = t
+            .get(&path(&other_env, &format!("/users/{user}/devices")))
+            .await;
+        assert!(
+            r.status == 404 || r.status == 403,
+            "{} {}",
+            r.status,
+            r.text
+        );
         // Nor another user's path in the same environment.
-        let r = t.get(&path(&env, &format!("/users/{other_user}/devices/{a}"))).await;
-        assert!(r.status == 404 || r.status == 403, "{} {}", r.status, r.text);
+        let r = t
+            .get(&path(&env, &format!("/users/{other_user}/devices/{a}")))
+            .await;
+        assert!(
+            r.status == 404 || r.status == 403,
+            "{} {}",
+            r.status,
+            r.text
+        );
         let stranger = mfa_user(&t, &env, "stranger").await;
-        let r = t.get(&path(&env, &format!("/users/{stranger}/devices/{a}"))).await;
+        let r = t
+            .get(&path(&env, &format!("/users/{stranger}/devices/{a}")))
+            .await;
         assert_eq!(r.status, 404, "{}", r.text);
-        let r = t.put(&path(&env, &format!("/users/{stranger}/devices/{a}/nickname")), json!({ "nickname": "Mine now" })).await;
+        let r = t
+            .put(
+                &path(&env, &format!("/users/{stranger}/devices/{a}/nickname")),
+                json!({ "nickname": "Mine now" }),
+            )
+            .await;
         assert_eq!(r.status, 404, "{}", r.text);
-        assert_eq!(get_device(&t, &env, &user, &a).await.status, 200, "the device is still there");
+        assert_eq!(
+            get_device(&t, &env, &user, &a).await.status,
+            200,
+            "the device is still there"
+        );
 
         // Reorder: c, a first; b after them.
         let reorder = |body: Value| {
             let devices = devices.clone();
             let t = &t;
-            async move { t.action(Method::POST, &devices, "application/vnd.pingidentity.devices.reorder+json", Some(body)).await }
+            async move {
+                t.action(
+                    Method::POST,
+                    &devices,
+                    "application/vnd.pingidentity.devices.reorder+json",
+                    Some(body),
+                )
+                .await
+            }
         };
         let r = reorder(json!({ "order": [{ "id": c }, { "id": a }] })).await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(order(&r), vec![c.clone(), a.clone(), b.clone()]);
-        assert_eq!(order(&t.get(&devices).await), vec![c.clone(), a.clone(), b.clone()]);
+        assert_eq!(
+            order(&t.get(&devices).await),
+            vec![c.clone(), a.clone(), b.clone()]
+        );
         // A foreign id, a duplicate, a non-UUID, no order: refused, and the order stays.
-        let foreign = mfa::device(&t, &env, &stranger, json!({ "type": "SMS", "phone": PHONE_B })).await;
+        let foreign = mfa::device(
+            &t,
+            &env,
+            &stranger,
+            json!({ "type": "SMS", "phone": PHONE_B }),
+        )
+        .await;
         let r = reorder(json!({ "order": [{ "id": b }, { "id": foreign }] })).await;
         expect_detail(&r, 400, "INVALID_DATA", "INVALID_VALUE", "order[1].id");
         let r = reorder(json!({ "order": [{ "id": b }, { "id": b }] })).await;
@@ -711,27 +1228,71 @@ async fn device_management_refuses_bad_input_and_other_environments() {
         expect_detail(&r, 400, "INVALID_DATA", "INVALID_VALUE", "order[0].id");
         let r = reorder(json!({})).await;
         expect_detail(&r, 400, "INVALID_DATA", "REQUIRED_VALUE", "order");
-        assert_eq!(order(&t.get(&devices).await), vec![c.clone(), a.clone(), b.clone()], "unchanged");
+        assert_eq!(
+            order(&t.get(&devices).await),
+            vec![c.clone(), a.clone(), b.clone()],
+            "unchanged"
+        );
 
         // Removing the order: creation order again (and the wrong media type is refused).
-        let r = t.send(Method::DELETE, &devices, Some(&t.token), Some("application/json"), None).await;
+        let r = t
+            .send(
+                Method::DELETE,
+                &devices,
+                Some(&t.token),
+                Some("application/json"),
+                None,
+            )
+            .await;
         assert_eq!(r.status, 415, "{}", r.text);
-        let r = t.action(Method::DELETE, &devices, "application/vnd.pingidentity.devices.order.remove+json", None).await;
+        let r = t
+            .action(
+                Method::DELETE,
+                &devices,
+                "application/vnd.pingidentity.devices.order.remove+json",
+                None,
+            )
+            .await;
         assert_eq!(r.status, 204, "{}", r.text);
         assert_eq!(order(&t.get(&devices).await), creation);
 
         // The nickname.
-        let n = t.put(&path(&env, &format!("/users/{user}/devices/{a}/nickname")), json!({ "nickname": "Work phone" })).await;
+        let n = t
+            .put(
+                &path(&env, &format!("/users/{user}/devices/{a}/nickname")),
+                json!({ "nickname": "Work phone" }),
+            )
+            .await;
         assert_eq!(n.status, 200, "{}", n.text);
         assert_eq!(n.body["nickname"], "Work phone");
-        assert_eq!(get_device(&t, &env, &user, &a).await.body["nickname"], "Work phone");
-        let n = t.put(&path(&env, &format!("/users/{user}/devices/{a}/nickname")), json!({})).await;
+        assert_eq!(
+            get_device(&t, &env, &user, &a).await.body["nickname"],
+            "Work phone"
+        );
+        let n = t
+            .put(
+                &path(&env, &format!("/users/{user}/devices/{a}/nickname")),
+                json!({}),
+            )
+            .await;
         expect_detail(&n, 400, "INVALID_DATA", "REQUIRED_VALUE", "nickname");
-        let n = t.put(&path(&env, &format!("/users/{user}/devices/{a}/nickname")), json!({ "nickname": "x".repeat(101) })).await;
+        let n = t
+            .put(
+                &path(&env, &format!("/users/{user}/devices/{a}/nickname")),
+                json!({ "nickname": "x".repeat(101) }),
+            )
+            .await;
         expect_detail(&n, 400, "INVALID_DATA", "SIZE_LIMIT_EXCEEDED", "nickname");
 
         // A device action with an unknown media type.
-        let r = t.action(Method::POST, &path(&env, &format!("/users/{user}/devices/{a}")), "application/vnd.pingidentity.device.steal+json", Some(json!({}))).await;
+        let r = t
+            .action(
+                Method::POST,
+                &path(&env, &format!("/users/{user}/devices/{a}")),
+                "application/vnd.pingidentity.device.steal+json",
+                Some(json!({})),
+            )
+            .await;
         assert_eq!(r.status, 415, "{}", r.text);
     }
 }
@@ -751,13 +1312,18 @@ async fn start_provider() -> (Provider, String) {
     let p = Provider::default();
     p.status.store(200, Ordering::SeqCst);
     let state = p.clone();
-    let router = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap, body: String| {
-        let state = state.clone();
-        async move {
-            state.seen.lock().push((uri.path().to_string(), headers, body));
-            StatusCode::from_u16(state.status.load(Ordering::SeqCst)).unwrap()
-        }
-    });
+    let router = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: HeaderMap, body: String| {
+            let state = state.clone();
+            async move {
+                state
+                    .seen
+                    .lock()
+                    .push((uri.path().to_string(), headers, body));
+                StatusCode::from_u16(state.status.load(Ordering::SeqCst)).unwrap()
+            }
+        },
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -802,7 +1368,13 @@ async fn sms_through_a_custom_provider_and_when_it_fails() {
             .post(&settings, json!({ "provider": "CUSTOM_PROVIDER", "name": "Bad", "authentication": { "method": "BASIC", "username": "u" },
                                      "requests": [request(good_body)] }))
             .await;
-        expect_detail(&r, 400, "INVALID_DATA", "REQUIRED_VALUE", "authentication.password");
+        expect_detail(
+            &r,
+            400,
+            "INVALID_DATA",
+            "REQUIRED_VALUE",
+            "authentication.password",
+        );
         let r = t
             .post(&settings, json!({ "provider": "TWILIO", "name": "Bad", "authentication": { "method": "BASIC", "username": "u", "password": "p" },
                                      "requests": [request(good_body)] }))
@@ -845,11 +1417,23 @@ async fn sms_through_a_custom_provider_and_when_it_fails() {
             assert_eq!(seen.len(), 1, "one request");
             let (p, headers, body) = &seen[0];
             assert_eq!(p, "/sms");
-            assert_eq!(headers.get("authorization").and_then(|v| v.to_str().ok()), Some("Basic dTpw"));
-            assert!(headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json")));
-            let sent: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+            assert_eq!(
+                headers.get("authorization").and_then(|v| v.to_str().ok()),
+                Some("Basic dTpw")
+            );
+            assert!(
+                headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("application/json"))
+            );
+            let sent: Value =
+                serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
             assert_eq!(sent["to"], PHONE, "{body}");
-            assert!(sent["text"].as_str().unwrap_or_default().contains(&otp), "{body}");
+            assert!(
+                sent["text"].as_str().unwrap_or_default().contains(&otp),
+                "{body}"
+            );
         }
         let f = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": otp })).await;
         finish(&t, &mut jar, &env, &app, &secret, &f).await;
@@ -861,24 +1445,40 @@ async fn sms_through_a_custom_provider_and_when_it_fails() {
         assert_eq!(f.body["status"], "OTP_REQUIRED", "{}", f.text);
         assert_eq!(f.body["error"]["code"], "NOTIFICATION_FAILED", "{}", f.text);
         assert!(f.body["error"]["message"].is_string(), "{}", f.text);
-        assert!(provider.seen.lock().len() > before, "the provider was called");
+        assert!(
+            provider.seen.lock().len() > before,
+            "the provider was called"
+        );
         let out = mfa::messages_to(&t, &env, PHONE).await;
         assert_eq!(out.len(), 2);
         let failed: Vec<&Value> = out.iter().filter(|m| m["status"] == "FAILED").collect();
         assert_eq!(failed.len(), 1, "{out:?}");
-        let err = failed[0]["error"].as_str().unwrap_or_else(|| panic!("an error: {:?}", failed[0]));
+        let err = failed[0]["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("an error: {:?}", failed[0]));
         assert!(!err.is_empty() && !err.contains("dTpw"), "{err}");
         let g = signon::browser_get(&t, &mut jar, &flow).await;
         assert_eq!(g.body["error"]["code"], "NOTIFICATION_FAILED", "{}", g.text);
 
         // The provider recovers: a re-send works and the error is gone.
         provider.status.store(200, Ordering::SeqCst);
-        let s = signon::flow_action(&t, &mut jar, &flow, "device.select", json!({ "device": { "id": dev } })).await;
+        let s = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "device.select",
+            json!({ "device": { "id": dev } }),
+        )
+        .await;
         assert_eq!(s.status, 200, "{}", s.text);
         assert_eq!(s.body["status"], "OTP_REQUIRED", "{}", s.text);
         assert!(s.body.get("error").is_none(), "{}", s.text);
         let out = mfa::messages_to(&t, &env, PHONE).await;
-        assert_eq!(out.iter().filter(|m| m["status"] == "SENT").count(), 2, "{out:?}");
+        assert_eq!(
+            out.iter().filter(|m| m["status"] == "SENT").count(),
+            2,
+            "{out:?}"
+        );
     }
 }
 
@@ -890,7 +1490,14 @@ async fn identifier_first_does_not_tell_known_usernames_from_unknown_ones() {
         let t = TestApp::new(db).await;
         let env = t.new_env().await;
         let (app, secret) = web_app(&t, &env, "IdFirst").await;
-        policy(&t, &env, &app, "IdentifierFirst", &[json!({ "priority": 1, "type": "IDENTIFIER_FIRST" })]).await;
+        policy(
+            &t,
+            &env,
+            &app,
+            "IdentifierFirst",
+            &[json!({ "priority": 1, "type": "IDENTIFIER_FIRST" })],
+        )
+        .await;
         let user = signon::create_user(&t, &env, "known.user").await;
 
         let lookup = |name: &'static str| {
@@ -902,8 +1509,19 @@ async fn identifier_first_does_not_tell_known_usernames_from_unknown_ones() {
                 let flow = start(t, &mut jar, &env, &app, "i").await;
                 let f = signon::browser_get(t, &mut jar, &flow).await;
                 assert_eq!(f.body["status"], "SIGN_ON_REQUIRED", "{}", f.text);
-                assert!(f.body["_links"]["user.lookup"]["href"].is_string(), "{}", f.text);
-                let l = signon::flow_action(t, &mut jar, &flow, "user.lookup", json!({ "username": name })).await;
+                assert!(
+                    f.body["_links"]["user.lookup"]["href"].is_string(),
+                    "{}",
+                    f.text
+                );
+                let l = signon::flow_action(
+                    t,
+                    &mut jar,
+                    &flow,
+                    "user.lookup",
+                    json!({ "username": name }),
+                )
+                .await;
                 (jar, flow, l)
             }
         };
@@ -912,29 +1530,81 @@ async fn identifier_first_does_not_tell_known_usernames_from_unknown_ones() {
         for l in [&known, &unknown] {
             assert_eq!(l.status, 200, "{}", l.text);
             assert_eq!(l.body["status"], "PASSWORD_REQUIRED", "{}", l.text);
-            assert!(l.body["_embedded"].get("user").is_none(), "the lookup names no user: {}", l.text);
+            assert!(
+                l.body["_embedded"].get("user").is_none(),
+                "the lookup names no user: {}",
+                l.text
+            );
         }
-        let keys = |r: &Resp| r.body["_links"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        let keys = |r: &Resp| {
+            r.body["_links"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         assert_eq!(keys(&known), keys(&unknown), "the same next steps");
-        assert!(known.body["_links"]["usernamePassword.check"]["href"].is_string(), "{}", known.text);
+        assert!(
+            known.body["_links"]["usernamePassword.check"]["href"].is_string(),
+            "{}",
+            known.text
+        );
 
         // A username other than the one looked up is refused.
-        let w = signon::flow_action(&t, &mut kjar, &kflow, "usernamePassword.check", json!({ "username": "someone.else", "password": PASSWORD })).await;
+        let w = signon::flow_action(
+            &t,
+            &mut kjar,
+            &kflow,
+            "usernamePassword.check",
+            json!({ "username": "someone.else", "password": PASSWORD }),
+        )
+        .await;
         expect_detail(&w, 400, "INVALID_DATA", "INVALID_VALUE", "username");
-        let w = signon::flow_action(&t, &mut kjar, &kflow, "usernamePassword.check", json!({})).await;
+        let w =
+            signon::flow_action(&t, &mut kjar, &kflow, "usernamePassword.check", json!({})).await;
         expect_detail(&w, 400, "INVALID_DATA", "REQUIRED_VALUE", "password");
 
         // The unknown user fails as a wrong password does.
-        let u = signon::flow_action(&t, &mut ujar, &uflow, "usernamePassword.check", json!({ "password": PASSWORD })).await;
+        let u = signon::flow_action(
+            &t,
+            &mut ujar,
+            &uflow,
+            "usernamePassword.check",
+            json!({ "password": PASSWORD }),
+        )
+        .await;
         expect_detail(&u, 400, "INVALID_DATA", "INVALID_VALUE", "username");
         let (mut wjar, wflow, _) = lookup("known.user").await;
-        let w = signon::flow_action(&t, &mut wjar, &wflow, "usernamePassword.check", json!({ "password": "Wr0ng-Password-Entirely!" })).await;
+        let w = signon::flow_action(
+            &t,
+            &mut wjar,
+            &wflow,
+            "usernamePassword.check",
+            json!({ "password": "Wr0ng-Password-Entirely!" }),
+        )
+        .await;
         expect_detail(&w, 400, "INVALID_DATA", "INVALID_VALUE", "username");
-        assert_eq!(u.body["details"][0]["message"], w.body["details"][0]["message"], "{} vs {}", u.text, w.text);
-        assert_eq!(u.body["details"][0]["innerError"], w.body["details"][0]["innerError"], "{} vs {}", u.text, w.text);
+        assert_eq!(
+            u.body["details"][0]["message"], w.body["details"][0]["message"],
+            "{} vs {}",
+            u.text, w.text
+        );
+        assert_eq!(
+            u.body["details"][0]["innerError"], w.body["details"][0]["innerError"],
+            "{} vs {}",
+            u.text, w.text
+        );
 
         // The known user's password completes the sign-on (the username may be repeated).
-        let f = signon::flow_action(&t, &mut kjar, &kflow, "usernamePassword.check", json!({ "username": "known.user", "password": PASSWORD })).await;
+        let f = signon::flow_action(
+            &t,
+            &mut kjar,
+            &kflow,
+            "usernamePassword.check",
+            json!({ "username": "known.user", "password": PASSWORD }),
+        )
+        .await;
         let claims = finish(&t, &mut kjar, &env, &app, &secret, &f).await;
         assert_eq!(claims["sub"], user.as_str());
         assert_eq!(claims["amr"], json!(["pwd"]));
@@ -966,12 +1636,22 @@ async fn an_sms_provider_that_hangs_does_not_hang_the_sign_on() {
     policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
     let user = mfa_user(&t, &env, "waiting").await;
     mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
-    let (_, _, f) = tokio::time::timeout(Duration::from_secs(30), password_step(&t, &env, &app, "waiting"))
-        .await
-        .expect("the sign-on answered although the provider did not");
+    let (_, _, f) = tokio::time::timeout(
+        Duration::from_secs(30),
+        password_step(&t, &env, &app, "waiting"),
+    )
+    .await
+    .expect("the sign-on answered although the provider did not");
     assert_eq!(f.body["status"], "OTP_REQUIRED", "{}", f.text);
     assert_eq!(f.body["error"]["code"], "NOTIFICATION_FAILED", "{}", f.text);
     let out = mfa::messages_to(&t, &env, PHONE).await;
     assert_eq!(out[0]["status"], "FAILED", "{:?}", out[0]);
-    assert!(out[0]["error"].as_str().unwrap_or_default().contains("in time"), "{:?}", out[0]);
+    assert!(
+        out[0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("in time"),
+        "{:?}",
+        out[0]
+    );
 }

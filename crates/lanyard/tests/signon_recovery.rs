@@ -742,7 +742,10 @@ async fn settled_outbox(c: &Ctx, to: &str) -> Vec<Value> {
         if msgs.first().is_some_and(|m| m["status"] != "PENDING") {
             return msgs;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the delivery never settled: {msgs:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the delivery never settled: {msgs:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -921,9 +924,8 @@ async fn recovery_mail_follows_the_template_and_the_users_locale() {
         let c = setup(db).await;
         let p = |rest: &str| TestApp::env_path(&c.env, rest);
         // A French content of the recovery template; alice prefers Canadian French.
-        let r = c
-            .t
-            .post(
+        let r =
+            c.t.post(
                 &p("/templates/recovery_code_template/contents"),
                 json!({ "locale": "fr", "deliveryMethod": "Email", "subject": "Votre code",
                         "body": "Bonjour ${user.username},\n\n${code}\n\n(${application.name})",
@@ -931,21 +933,44 @@ async fn recovery_mail_follows_the_template_and_the_users_locale() {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-        let r = c.t.patch(&p(&format!("/users/{}", c.user)), json!({ "locale": "fr-CA" })).await;
+        let r =
+            c.t.patch(
+                &p(&format!("/users/{}", c.user)),
+                json!({ "locale": "fr-CA" }),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let mut jar = Jar::new();
         let flow = start(&c, &mut jar).await;
-        let r = act(&c, &mut jar, &flow, "password.forgot", json!({ "username": "alice" })).await;
+        let r = act(
+            &c,
+            &mut jar,
+            &flow,
+            "password.forgot",
+            json!({ "username": "alice" }),
+        )
+        .await;
         assert_eq!(r.body["status"], "RECOVERY_CODE_REQUIRED", "{}", r.text);
         let m = &outbox_to(&c, "alice@example.com").await[0];
         assert_eq!(m["subject"], "Votre code", "{m}");
         let body = m["body"].as_str().unwrap();
-        assert!(body.starts_with("Bonjour alice,") && body.ends_with("(Web)"), "{body}");
+        assert!(
+            body.starts_with("Bonjour alice,") && body.ends_with("(Web)"),
+            "{body}"
+        );
         let code = code_in(body);
         let r = recover(&c, &mut jar, &flow, &code, NEW_PASSWORD).await;
         assert_eq!(r.body["status"], "COMPLETED", "{}", r.text);
         // Another user's locale without a content of its own gets the default (English) text.
-        let default = c.t.get(&p("/templates/recovery_code_template/contents?filter=default%20eq%20true")).await;
-        assert_eq!(default.body["_embedded"]["contents"][0]["locale"], "en", "{}", default.text);
+        let default =
+            c.t.get(&p(
+                "/templates/recovery_code_template/contents?filter=default%20eq%20true",
+            ))
+            .await;
+        assert_eq!(
+            default.body["_embedded"]["contents"][0]["locale"], "en",
+            "{}",
+            default.text
+        );
     }
 }

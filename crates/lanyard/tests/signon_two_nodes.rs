@@ -113,21 +113,47 @@ async fn passcodes_and_device_locks_span_nodes() {
     let user = signon::create_user(&a, &env, "mallory").await;
     let app = signon::create_app(&a, &env, signon::web_app_body("Web", CB)).await;
     signon::grant(&a, &env, &app, "openid", &["profile"]).await;
-    let pol = a.post(&p("/signOnPolicies"), json!({ "name": "Mfa" })).await.id();
+    let pol = a
+        .post(&p("/signOnPolicies"), json!({ "name": "Mfa" }))
+        .await
+        .id();
     for act in [
         json!({ "priority": 1, "type": "LOGIN" }),
         json!({ "priority": 2, "type": "MULTI_FACTOR_AUTHENTICATION", "sms": { "enabled": true } }),
     ] {
-        assert_eq!(a.post(&p(&format!("/signOnPolicies/{pol}/actions")), act).await.status, 201);
+        assert_eq!(
+            a.post(&p(&format!("/signOnPolicies/{pol}/actions")), act)
+                .await
+                .status,
+            201
+        );
     }
-    let r = a.post(&p(&format!("/applications/{app}/signOnPolicyAssignments")), json!({ "priority": 1, "signOnPolicy": { "id": pol } })).await;
+    let r = a
+        .post(
+            &p(&format!("/applications/{app}/signOnPolicyAssignments")),
+            json!({ "priority": 1, "signOnPolicy": { "id": pol } }),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     common::mfa::enable_mfa(&a, &env, &user).await;
-    let device = common::mfa::device(&a, &env, &user, json!({ "type": "SMS", "phone": "+15125550199" })).await;
+    let device = common::mfa::device(
+        &a,
+        &env,
+        &user,
+        json!({ "type": "SMS", "phone": "+15125550199" }),
+    )
+    .await;
 
     // Password on A sends the code; the code checked on B completes the sign-on.
     let (flow, mut jar) = start_on(&a, &env, &app).await;
-    let r = signon::flow_action(&a, &mut jar, &flow, "usernamePassword.check", json!({ "username": "mallory", "password": PASSWORD })).await;
+    let r = signon::flow_action(
+        &a,
+        &mut jar,
+        &flow,
+        "usernamePassword.check",
+        json!({ "username": "mallory", "password": PASSWORD }),
+    )
+    .await;
     assert_eq!(r.body["status"], "OTP_REQUIRED", "{}", r.text);
     let otp = common::mfa::latest_otp(&b, &env, "+15125550199").await;
     let r = signon::flow_action(&b, &mut jar, &flow, "otp.check", json!({ "otp": otp })).await;
@@ -135,26 +161,54 @@ async fn passcodes_and_device_locks_span_nodes() {
 
     // Wrong codes: one on A, one on B, the third on A locks the device for both.
     let (flow, mut jar) = start_on(&b, &env, &app).await;
-    let r = signon::flow_action(&b, &mut jar, &flow, "usernamePassword.check", json!({ "username": "mallory", "password": PASSWORD })).await;
+    let r = signon::flow_action(
+        &b,
+        &mut jar,
+        &flow,
+        "usernamePassword.check",
+        json!({ "username": "mallory", "password": PASSWORD }),
+    )
+    .await;
     assert_eq!(r.body["status"], "OTP_REQUIRED", "{}", r.text);
     let w = signon::flow_action(&a, &mut jar, &flow, "otp.check", json!({ "otp": "000001" })).await;
-    assert_eq!(w.body["details"][0]["innerError"]["failuresRemaining"], 2, "{}", w.text);
+    assert_eq!(
+        w.body["details"][0]["innerError"]["failuresRemaining"], 2,
+        "{}",
+        w.text
+    );
     let w = signon::flow_action(&b, &mut jar, &flow, "otp.check", json!({ "otp": "000002" })).await;
-    assert_eq!(w.body["details"][0]["innerError"]["failuresRemaining"], 1, "{}", w.text);
+    assert_eq!(
+        w.body["details"][0]["innerError"]["failuresRemaining"], 1,
+        "{}",
+        w.text
+    );
     let w = signon::flow_action(&a, &mut jar, &flow, "otp.check", json!({ "otp": "000003" })).await;
     assert_eq!(w.body["details"][0]["code"], "DEVICE_LOCKED", "{}", w.text);
     let otp = common::mfa::latest_otp(&a, &env, "+15125550199").await;
     let w = signon::flow_action(&b, &mut jar, &flow, "otp.check", json!({ "otp": otp })).await;
-    assert_eq!(w.body["details"][0]["code"], "DEVICE_LOCKED", "the lock holds on the other node: {}", w.text);
+    assert_eq!(
+        w.body["details"][0]["code"], "DEVICE_LOCKED",
+        "the lock holds on the other node: {}",
+        w.text
+    );
     let d = b.get(&p(&format!("/users/{user}/devices/{device}"))).await;
     assert_eq!(d.body["lock"]["status"], "LOCKED", "{}", d.text);
 }
 
 /// An authorize through `node`: the flow path and the browser's cookies.
 async fn start_on(node: &TestApp, env: &str, app: &str) -> (String, Jar) {
-    let qs = serde_urlencoded::to_string([("response_type", "code"), ("client_id", app), ("redirect_uri", CB), ("scope", "openid")]).unwrap();
+    let qs = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", app),
+        ("redirect_uri", CB),
+        ("scope", "openid"),
+    ])
+    .unwrap();
     let mut jar = Jar::new();
     let r = signon::browser_get(node, &mut jar, &format!("/{env}/as/authorize?{qs}")).await;
     assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
-    (format!("/{env}/flows/{}", signon::flow_id_of(&signon::location(&r))), jar)
+    (
+        format!("/{env}/flows/{}", signon::flow_id_of(&signon::location(&r))),
+        jar,
+    )
 }

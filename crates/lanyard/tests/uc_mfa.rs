@@ -31,20 +31,34 @@ async fn web_app(t: &TestApp, env: &str, name: &str) -> (String, String) {
     // Steps: get all resources, get the OIDC scopes, assign a resource grant.
     let res = t.get(&path(env, "/resources")).await;
     assert_eq!(res.status, 200);
-    let openid = res.body["_embedded"]["resources"].as_array().unwrap().iter().find(|r| r["name"] == "openid").unwrap()["id"]
+    let openid = res.body["_embedded"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "openid")
+        .unwrap()["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let scopes = t.get(&path(env, &format!("/resources/{openid}/scopes"))).await;
+    let scopes = t
+        .get(&path(env, &format!("/resources/{openid}/scopes")))
+        .await;
     assert_eq!(scopes.status, 200);
     let ids: Vec<Value> = scopes.body["_embedded"]["scopes"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|s| ["profile", "email", "openid"].contains(&s["name"].as_str().unwrap_or_default()))
+        .filter(|s| {
+            ["profile", "email", "openid"].contains(&s["name"].as_str().unwrap_or_default())
+        })
         .map(|s| json!({ "id": s["id"] }))
         .collect();
-    let g = t.post(&path(env, &format!("/applications/{app}/grants")), json!({ "resource": { "id": openid }, "scopes": ids })).await;
+    let g = t
+        .post(
+            &path(env, &format!("/applications/{app}/grants")),
+            json!({ "resource": { "id": openid }, "scopes": ids }),
+        )
+        .await;
     assert_eq!(g.status, 201, "{}", g.text);
     let secret = signon::app_secret(t, env, &app).await;
     (app, secret)
@@ -52,16 +66,29 @@ async fn web_app(t: &TestApp, env: &str, name: &str) -> (String, String) {
 
 /// Creates a sign-on policy with `actions` and assigns it to `app`; returns the policy id.
 async fn policy(t: &TestApp, env: &str, app: &str, name: &str, actions: &[Value]) -> String {
-    let p = t.post(&path(env, "/signOnPolicies"), json!({ "name": name, "description": "MFA" })).await;
+    let p = t
+        .post(
+            &path(env, "/signOnPolicies"),
+            json!({ "name": name, "description": "MFA" }),
+        )
+        .await;
     assert_eq!(p.status, 201, "{}", p.text);
     let id = p.id();
     for a in actions {
-        let r = t.post(&path(env, &format!("/signOnPolicies/{id}/actions")), a.clone()).await;
+        let r = t
+            .post(
+                &path(env, &format!("/signOnPolicies/{id}/actions")),
+                a.clone(),
+            )
+            .await;
         assert_eq!(r.status, 201, "action: {}", r.text);
         assert_eq!(r.body["type"], a["type"]);
     }
     let r = t
-        .post(&path(env, &format!("/applications/{app}/signOnPolicyAssignments")), json!({ "priority": 1, "signOnPolicy": { "id": id } }))
+        .post(
+            &path(env, &format!("/applications/{app}/signOnPolicyAssignments")),
+            json!({ "priority": 1, "signOnPolicy": { "id": id } }),
+        )
         .await;
     assert_eq!(r.status, 201, "assignment: {}", r.text);
     id
@@ -69,7 +96,12 @@ async fn policy(t: &TestApp, env: &str, app: &str, name: &str, actions: &[Value]
 
 /// A population and a user in it with a password and MFA enabled (the guides' steps).
 async fn mfa_user(t: &TestApp, env: &str, username: &str) -> String {
-    let pop = t.post(&path(env, "/populations"), json!({ "name": format!("MFA users {username}") })).await;
+    let pop = t
+        .post(
+            &path(env, "/populations"),
+            json!({ "name": format!("MFA users {username}") }),
+        )
+        .await;
     assert_eq!(pop.status, 201, "{}", pop.text);
     let u = t
         .post(
@@ -98,7 +130,11 @@ async fn exchange(t: &TestApp, env: &str, app: &str, secret: &str, code: &str) -
         t,
         &format!("/{env}/as/token"),
         Some((app, secret)),
-        &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", CB)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CB),
+        ],
     )
     .await;
     assert_eq!(r.status, 200, "token: {}", r.text);
@@ -131,7 +167,13 @@ async fn uc01_login_and_mfa_actions() {
         // Steps 9-12: population, user, password, MFA enabled.
         let user = mfa_user(&t, &env, "mfa.user").await;
         // Step 13: an SMS device (an admin's device is active at once).
-        let r = mfa::add_device(&t, &env, &user, json!({ "type": "SMS", "phone": "+1.5125550100" })).await;
+        let r = mfa::add_device(
+            &t,
+            &env,
+            &user,
+            json!({ "type": "SMS", "phone": "+1.5125550100" }),
+        )
+        .await;
         assert_eq!(r.status, 201, "{}", r.text);
         assert_eq!(r.body["status"], "ACTIVE");
         assert_eq!(r.body["phone"], PHONE, "stored in E.164");
@@ -145,7 +187,13 @@ async fn uc01_login_and_mfa_actions() {
             &t,
             &mut jar,
             &format!("/{env}/as/authorize"),
-            &[("client_id", &app), ("response_type", "code"), ("scope", "openid profile"), ("redirect_uri", CB), ("state", "s1")],
+            &[
+                ("client_id", &app),
+                ("response_type", "code"),
+                ("scope", "openid profile"),
+                ("redirect_uri", CB),
+                ("state", "s1"),
+            ],
         )
         .await;
         assert_eq!(a.status, 302, "{}", a.text);
@@ -154,11 +202,21 @@ async fn uc01_login_and_mfa_actions() {
         let f = signon::browser_get(&t, &mut jar, &flow_url(&env, &flow)).await;
         assert_eq!(f.body["status"], "USERNAME_PASSWORD_REQUIRED", "{}", f.text);
         // Step 16: the login credentials; the MFA action sends a passcode to the only device.
-        let f = signon::flow_action(&t, &mut jar, &flow_url(&env, &flow), "usernamePassword.check", json!({ "username": "mfa.user", "password": PASSWORD })).await;
+        let f = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow_url(&env, &flow),
+            "usernamePassword.check",
+            json!({ "username": "mfa.user", "password": PASSWORD }),
+        )
+        .await;
         assert_eq!(f.status, 200, "{}", f.text);
         assert_eq!(f.body["status"], "OTP_REQUIRED", "{}", f.text);
         assert_eq!(f.body["selectedDevice"]["id"], device.as_str());
-        assert_eq!(f.body["_embedded"]["devices"][0]["phone"], "*******00", "masked");
+        assert_eq!(
+            f.body["_embedded"]["devices"][0]["phone"], "*******00",
+            "masked"
+        );
         assert!(f.body["_links"]["otp.check"]["href"].is_string());
         let sms = mfa::messages_to(&t, &env, PHONE).await;
         assert_eq!(sms.len(), 1);
@@ -166,7 +224,14 @@ async fn uc01_login_and_mfa_actions() {
         assert_eq!(sms[0]["user"]["id"], user.as_str());
         let otp = mfa::latest_otp(&t, &env, PHONE).await;
         // Step 17: check the OTP.
-        let f = signon::flow_action(&t, &mut jar, &flow_url(&env, &flow), "otp.check", json!({ "otp": otp })).await;
+        let f = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow_url(&env, &flow),
+            "otp.check",
+            json!({ "otp": otp }),
+        )
+        .await;
         assert_eq!(f.status, 200, "{}", f.text);
         assert_eq!(f.body["status"], "COMPLETED", "{}", f.text);
         // Step 18: resume.
@@ -182,7 +247,14 @@ async fn uc01_login_and_mfa_actions() {
         assert_eq!(claims["amr"], json!(["pwd", "sms"]), "both factors");
         assert_eq!(claims["acr"], "LoginAndMFA");
         // The passcode was used once.
-        let again = signon::flow_action(&t, &mut jar, &flow_url(&env, &flow), "otp.check", json!({ "otp": otp })).await;
+        let again = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow_url(&env, &flow),
+            "otp.check",
+            json!({ "otp": otp }),
+        )
+        .await;
         assert_eq!(again.status, 404, "the flow is consumed: {}", again.text);
     }
 }
@@ -203,10 +275,23 @@ async fn uc15_mfa_policy_for_a_web_app() {
             &[json!({ "priority": 1, "type": "MULTI_FACTOR_AUTHENTICATION", "sms": { "enabled": true }, "email": { "enabled": true } })],
         )
         .await;
-        let acts = t.get(&path(&env, &format!("/signOnPolicies/{pol}/actions"))).await;
-        assert_eq!(acts.body["_embedded"]["actions"][0]["noDevicesMode"], "BLOCK", "the default");
-        let asg = t.get(&path(&env, &format!("/applications/{app}/signOnPolicyAssignments"))).await;
-        assert_eq!(asg.body["_embedded"]["signOnPolicyAssignments"][0]["signOnPolicy"]["id"], pol.as_str());
+        let acts = t
+            .get(&path(&env, &format!("/signOnPolicies/{pol}/actions")))
+            .await;
+        assert_eq!(
+            acts.body["_embedded"]["actions"][0]["noDevicesMode"], "BLOCK",
+            "the default"
+        );
+        let asg = t
+            .get(&path(
+                &env,
+                &format!("/applications/{app}/signOnPolicyAssignments"),
+            ))
+            .await;
+        assert_eq!(
+            asg.body["_embedded"]["signOnPolicyAssignments"][0]["signOnPolicy"]["id"],
+            pol.as_str()
+        );
         // The app's sign-on now asks who the user is (an MFA action needs a user).
         let mut jar = Jar::new();
         let a = signon::browser_get(&t, &mut jar, &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}&response_mode=pi.flow")).await;
@@ -226,20 +311,39 @@ async fn uc16_passwordless_sign_on() {
         // Steps 2-4: policy, the one MFA action (email), assignment.
         policy(&t, &env, &app, "Passwordless", &[json!({ "priority": 1, "type": "MULTI_FACTOR_AUTHENTICATION", "email": { "enabled": true } })]).await;
         let user = mfa_user(&t, &env, "nopass").await;
-        mfa::device(&t, &env, &user, json!({ "type": "EMAIL", "email": "nopass@example.com" })).await;
+        mfa::device(
+            &t,
+            &env,
+            &user,
+            json!({ "type": "EMAIL", "email": "nopass@example.com" }),
+        )
+        .await;
         // Step 5: the authorization server answers with the sign-on screen's URL.
         let mut jar = Jar::new();
         let a = signon::browser_get(&t, &mut jar, &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}")).await;
         assert_eq!(a.status, 302, "{}", a.text);
         let loc = signon::location(&a);
-        assert!(loc.starts_with(&format!("{PUBLIC}/{env}/signon/?flowId=")), "{loc}");
+        assert!(
+            loc.starts_with(&format!("{PUBLIC}/{env}/signon/?flowId=")),
+            "{loc}"
+        );
         // And the sign-on runs without a password: username, then the emailed code.
         let flow = flow_url(&env, &signon::flow_id_of(&loc));
         let f = signon::browser_get(&t, &mut jar, &flow).await;
         assert_eq!(f.body["status"], "SIGN_ON_REQUIRED", "{}", f.text);
-        let f = signon::flow_action(&t, &mut jar, &flow, "user.lookup", json!({ "username": "nopass" })).await;
+        let f = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "user.lookup",
+            json!({ "username": "nopass" }),
+        )
+        .await;
         assert_eq!(f.body["status"], "OTP_REQUIRED", "{}", f.text);
-        assert_eq!(f.body["_embedded"]["devices"][0]["email"], "no****@example.com");
+        assert_eq!(
+            f.body["_embedded"]["devices"][0]["email"],
+            "no****@example.com"
+        );
         let otp = mfa::latest_otp(&t, &env, "nopass@example.com").await;
         let f = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": otp })).await;
         assert_eq!(f.body["status"], "COMPLETED", "{}", f.text);
@@ -252,7 +356,14 @@ async fn uc16_passwordless_sign_on() {
         let mut jar = Jar::new();
         let a = signon::browser_get(&t, &mut jar, &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}&response_mode=pi.flow")).await;
         let flow = flow_url(&env, a.body["id"].as_str().unwrap());
-        let f = signon::flow_action(&t, &mut jar, &flow, "user.lookup", json!({ "username": "nobody" })).await;
+        let f = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "user.lookup",
+            json!({ "username": "nobody" }),
+        )
+        .await;
         assert_eq!(f.status, 400, "{}", f.text);
         assert_eq!(f.body["details"][0]["target"], "username");
     }
@@ -294,13 +405,23 @@ async fn uc17_mfa_only_with_a_login_hint_token() {
         // Step 16: resume returns the code.
         let r = signon::browser_get(&t, &mut jar, f.body["resumeUrl"].as_str().unwrap()).await;
         assert_eq!(r.status, 200, "{}", r.text);
-        assert!(r.body["authorizeResponse"]["code"].is_string(), "{}", r.text);
+        assert!(
+            r.body["authorizeResponse"]["code"].is_string(),
+            "{}",
+            r.text
+        );
 
         // Bad tokens are refused: wrong key, expired, wrong audience, unknown user, by user id works.
         let bad = [
-            mfa::hs256("not-the-secret-not-the-secret-not-the-secret", &hint(&env, &app, "hinted", 3600)),
+            mfa::hs256(
+                "not-the-secret-not-the-secret-not-the-secret",
+                &hint(&env, &app, "hinted", 3600),
+            ),
             mfa::hs256(&secret, &hint(&env, &app, "hinted", -10)),
-            mfa::hs256(&secret, &json!({ "iss": app, "sub": "hinted", "aud": "https://elsewhere/as", "exp": lanyard::clock::unix() + 60 })),
+            mfa::hs256(
+                &secret,
+                &json!({ "iss": app, "sub": "hinted", "aud": "https://elsewhere/as", "exp": lanyard::clock::unix() + 60 }),
+            ),
             mfa::hs256(&secret, &hint(&env, &app, "nobody", 3600)),
             "not.a.jwt".to_string(),
         ];
@@ -308,7 +429,11 @@ async fn uc17_mfa_only_with_a_login_hint_token() {
             let mut jar = Jar::new();
             let a = signon::browser_get(&t, &mut jar, &format!("/{env}/as/authorize?client_id={app}&response_type=code&response_mode=pi.flow&scope=openid&login_hint_token={b}")).await;
             assert_eq!(a.status, 400, "{}", a.text);
-            assert_eq!(a.body["details"][0]["target"], "login_hint_token", "{}", a.text);
+            assert_eq!(
+                a.body["details"][0]["target"], "login_hint_token",
+                "{}",
+                a.text
+            );
         }
         let by_id = mfa::hs256(&secret, &hint(&env, &app, &user, 3600));
         let a = signon::browser_get(&t, &mut Jar::new(), &format!("/{env}/as/authorize?client_id={app}&response_type=code&response_mode=pi.flow&scope=openid&login_hint_token={by_id}")).await;
@@ -316,7 +441,10 @@ async fn uc17_mfa_only_with_a_login_hint_token() {
         // In redirect mode a bad token is an OAuth error at the redirect URI.
         let a = signon::browser_get(&t, &mut Jar::new(), &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}&login_hint_token=x.y.z")).await;
         assert_eq!(a.status, 302);
-        assert_eq!(signon::query_of(&signon::location(&a))["error"], "invalid_request");
+        assert_eq!(
+            signon::query_of(&signon::location(&a))["error"],
+            "invalid_request"
+        );
     }
 }
 
@@ -350,15 +478,29 @@ async fn uc18_transaction_approval_over_sms() {
         assert_eq!(a.body["status"], "OTP_REQUIRED", "{}", a.text);
         let sms = mfa::messages_to(&t, &env, PHONE).await;
         let body = sms[0]["body"].as_str().unwrap();
-        assert!(body.starts_with("Approve this transfer of 1,000,000 USD to Charlie Parker, by entering this OTP: "), "{body}");
+        assert!(
+            body.starts_with(
+                "Approve this transfer of 1,000,000 USD to Charlie Parker, by entering this OTP: "
+            ),
+            "{body}"
+        );
         let otp = mfa::digits_in(body, 6).unwrap();
         // Step 16: check the OTP. Step 17: resume. Step 18: the token.
         let flow = flow_url(&env, a.body["id"].as_str().unwrap());
         let f = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": otp })).await;
         assert_eq!(f.body["status"], "COMPLETED", "{}", f.text);
         let r = signon::browser_get(&t, &mut jar, f.body["resumeUrl"].as_str().unwrap()).await;
-        let code = r.body["authorizeResponse"]["code"].as_str().expect("a code").to_string();
-        let r = signon::token_form(&t, &format!("/{env}/as/token"), Some((&app, &secret)), &[("grant_type", "authorization_code"), ("code", &code)]).await;
+        let code = r.body["authorizeResponse"]["code"]
+            .as_str()
+            .expect("a code")
+            .to_string();
+        let r = signon::token_form(
+            &t,
+            &format!("/{env}/as/token"),
+            Some((&app, &secret)),
+            &[("grant_type", "authorization_code"), ("code", &code)],
+        )
+        .await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert!(r.body["access_token"].is_string());
 
@@ -399,7 +541,13 @@ async fn uc19_two_mfa_actions() {
         // Steps 9-14: population, user, password, MFA, an SMS and an email device.
         let user = mfa_user(&t, &env, "two.factors").await;
         let sms_dev = mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
-        let email_dev = mfa::device(&t, &env, &user, json!({ "type": "EMAIL", "email": "two@example.com" })).await;
+        let email_dev = mfa::device(
+            &t,
+            &env,
+            &user,
+            json!({ "type": "EMAIL", "email": "two@example.com" }),
+        )
+        .await;
         // Step 15: authorize. Step 16: the flow asks who signs on.
         let mut jar = Jar::new();
         let a = signon::browser_get(&t, &mut jar, &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}")).await;
@@ -407,10 +555,21 @@ async fn uc19_two_mfa_actions() {
         let f = signon::browser_get(&t, &mut jar, &flow).await;
         assert_eq!(f.body["status"], "SIGN_ON_REQUIRED", "{}", f.text);
         // Step 17: user lookup; the SMS action sends its code.
-        let f = signon::flow_action(&t, &mut jar, &flow, "user.lookup", json!({ "username": "two.factors" })).await;
+        let f = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "user.lookup",
+            json!({ "username": "two.factors" }),
+        )
+        .await;
         assert_eq!(f.body["status"], "OTP_REQUIRED", "{}", f.text);
         assert_eq!(f.body["selectedDevice"]["id"], sms_dev.as_str());
-        assert_eq!(f.body["_embedded"]["devices"].as_array().unwrap().len(), 1, "only SMS here");
+        assert_eq!(
+            f.body["_embedded"]["devices"].as_array().unwrap().len(),
+            1,
+            "only SMS here"
+        );
         // Step 18: the SMS code; the email action follows.
         let otp = mfa::latest_otp(&t, &env, PHONE).await;
         let f = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": otp })).await;
@@ -473,13 +632,41 @@ async fn uc20_authenticator_app() {
         assert_eq!(d.status, 201, "{}", d.text);
         assert_eq!(d.body["status"], "ACTIVATION_REQUIRED");
         let secret = d.body["secret"].as_str().unwrap().to_string();
-        assert!(d.body["keyUri"].as_str().unwrap().starts_with("otpauth://totp/"), "{}", d.text);
+        assert!(
+            d.body["keyUri"]
+                .as_str()
+                .unwrap()
+                .starts_with("otpauth://totp/"),
+            "{}",
+            d.text
+        );
         let totp = d.id();
-        let read = t.get(&path(&env, &format!("/users/{user}/devices/{totp}"))).await;
-        assert!(read.body.get("secret").is_none(), "the secret is not shown again");
-        let w = mfa::device_action(&t, &env, &user, &totp, "device.activate", json!({ "otp": "000000" })).await;
+        let read = t
+            .get(&path(&env, &format!("/users/{user}/devices/{totp}")))
+            .await;
+        assert!(
+            read.body.get("secret").is_none(),
+            "the secret is not shown again"
+        );
+        let w = mfa::device_action(
+            &t,
+            &env,
+            &user,
+            &totp,
+            "device.activate",
+            json!({ "otp": "000000" }),
+        )
+        .await;
         assert_eq!(w.status, 400, "{}", w.text);
-        let a = mfa::device_action(&t, &env, &user, &totp, "device.activate", json!({ "otp": mfa::totp_now(&secret) })).await;
+        let a = mfa::device_action(
+            &t,
+            &env,
+            &user,
+            &totp,
+            "device.activate",
+            json!({ "otp": mfa::totp_now(&secret) }),
+        )
+        .await;
         assert_eq!(a.status, 200, "{}", a.text);
         assert_eq!(a.body["status"], "ACTIVE");
 
@@ -489,10 +676,20 @@ async fn uc20_authenticator_app() {
         let a = signon::browser_get(&t, &mut jar, &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri=com.example.app://callback&code_challenge={challenge}&code_challenge_method=S256&response_mode=pi.flow")).await;
         assert_eq!(a.status, 200, "{}", a.text);
         let flow = flow_url(&env, a.body["id"].as_str().unwrap());
-        let f = signon::flow_action(&t, &mut jar, &flow, "usernamePassword.check", json!({ "username": "totp.user", "password": PASSWORD })).await;
+        let f = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            json!({ "username": "totp.user", "password": PASSWORD }),
+        )
+        .await;
         assert_eq!(f.body["status"], "OTP_REQUIRED", "{}", f.text);
         assert_eq!(f.body["selectedDevice"]["id"], totp.as_str());
-        assert!(mfa::messages_to(&t, &env, PHONE).await.is_empty(), "nothing is sent for TOTP");
+        assert!(
+            mfa::messages_to(&t, &env, PHONE).await.is_empty(),
+            "nothing is sent for TOTP"
+        );
         // The activation code cannot be replayed; a fresh step's code may not exist yet, so
         // wait for the next step.
         let now = lanyard::clock::unix();
@@ -501,12 +698,21 @@ async fn uc20_authenticator_app() {
         let f = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": code })).await;
         assert_eq!(f.body["status"], "COMPLETED", "{}", f.text);
         let r = signon::browser_get(&t, &mut jar, f.body["resumeUrl"].as_str().unwrap()).await;
-        let code = r.body["authorizeResponse"]["code"].as_str().unwrap().to_string();
+        let code = r.body["authorizeResponse"]["code"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let tok = signon::token_form(
             &t,
             &format!("/{env}/as/token"),
             None,
-            &[("grant_type", "authorization_code"), ("code", &code), ("client_id", &app), ("redirect_uri", "com.example.app://callback"), ("code_verifier", &verifier)],
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("client_id", &app),
+                ("redirect_uri", "com.example.app://callback"),
+                ("code_verifier", &verifier),
+            ],
         )
         .await;
         assert_eq!(tok.status, 200, "{}", tok.text);
@@ -524,8 +730,17 @@ async fn conditions_on_user_attributes_pick_who_gets_mfa() {
         let env = t.new_env().await;
         let (app, _) = web_app(&t, &env, "ByPopulation").await;
         let strict = mfa_user(&t, &env, "strict.user").await;
-        let pop = t.get(&path(&env, &format!("/users/{strict}"))).await.body["population"]["id"].as_str().unwrap().to_string();
-        mfa::device(&t, &env, &strict, json!({ "type": "EMAIL", "email": "strict@example.com" })).await;
+        let pop = t.get(&path(&env, &format!("/users/{strict}"))).await.body["population"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        mfa::device(
+            &t,
+            &env,
+            &strict,
+            json!({ "type": "EMAIL", "email": "strict@example.com" }),
+        )
+        .await;
         signon::create_user(&t, &env, "relaxed.user").await;
         policy(
             &t,
@@ -539,11 +754,21 @@ async fn conditions_on_user_attributes_pick_who_gets_mfa() {
             ],
         )
         .await;
-        for (username, want) in [("strict.user", "OTP_REQUIRED"), ("relaxed.user", "COMPLETED")] {
+        for (username, want) in [
+            ("strict.user", "OTP_REQUIRED"),
+            ("relaxed.user", "COMPLETED"),
+        ] {
             let mut jar = Jar::new();
             let a = signon::browser_get(&t, &mut jar, &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}&response_mode=pi.flow")).await;
             let flow = flow_url(&env, a.body["id"].as_str().unwrap());
-            let f = signon::flow_action(&t, &mut jar, &flow, "usernamePassword.check", json!({ "username": username, "password": PASSWORD })).await;
+            let f = signon::flow_action(
+                &t,
+                &mut jar,
+                &flow,
+                "usernamePassword.check",
+                json!({ "username": username, "password": PASSWORD }),
+            )
+            .await;
             assert_eq!(f.body["status"], want, "{username}: {}", f.text);
         }
     }

@@ -95,7 +95,11 @@ pub async fn render(
 ) -> ApiResult<Rendered> {
     let method = method_name(channel);
     let wanted = user
-        .and_then(|u| u.data["locale"].as_str().or(u.data["preferredLanguage"].as_str()))
+        .and_then(|u| {
+            u.data["locale"]
+                .as_str()
+                .or(u.data["preferredLanguage"].as_str())
+        })
         .unwrap_or("en")
         .to_string();
     let contents = app.store.read().children(KIND, env_id, template).await?;
@@ -105,7 +109,9 @@ pub async fn render(
             .iter()
             .filter(|c| c.data["deliveryMethod"].as_str() == Some(method))
             .filter(|c| match want_variant {
-                Some(v) => c.data["variant"].as_str().is_some_and(|cv| cv.eq_ignore_ascii_case(v)),
+                Some(v) => c.data["variant"]
+                    .as_str()
+                    .is_some_and(|cv| cv.eq_ignore_ascii_case(v)),
                 None => c.data["variant"].as_str().is_none_or(str::is_empty),
             })
             .min_by_key(|c| locale_rank(c.data["locale"].as_str().unwrap_or_default(), &wanted))
@@ -114,15 +120,29 @@ pub async fn render(
     let chosen = variant.and_then(|v| pick(Some(v))).or_else(|| pick(None));
     let (subject, body, from) = match chosen {
         Some(c) => {
-            let body = c.data["content"].as_str().or(c.data["body"].as_str()).unwrap_or_default();
-            let from = c.data["from"]["address"].as_str().map(|a| match c.data["from"]["name"].as_str() {
-                Some(n) if !n.is_empty() => format!("{n} <{a}>"),
-                _ => a.to_string(),
-            });
-            (c.data["subject"].as_str().unwrap_or_default().to_string(), body.to_string(), from)
+            let body = c.data["content"]
+                .as_str()
+                .or(c.data["body"].as_str())
+                .unwrap_or_default();
+            let from =
+                c.data["from"]["address"]
+                    .as_str()
+                    .map(|a| match c.data["from"]["name"].as_str() {
+                        Some(n) if !n.is_empty() => format!("{n} <{a}>"),
+                        _ => a.to_string(),
+                    });
+            (
+                c.data["subject"].as_str().unwrap_or_default().to_string(),
+                body.to_string(),
+                from,
+            )
         }
         None => match templates::default_content(template, method) {
-            Some(d) => (d.subject.unwrap_or_default().to_string(), d.body.to_string(), None),
+            Some(d) => (
+                d.subject.unwrap_or_default().to_string(),
+                d.body.to_string(),
+                None,
+            ),
             None => (String::new(), String::new(), None),
         },
     };
@@ -140,10 +160,23 @@ mod tests {
 
     #[test]
     fn fills_variables() {
-        let user = Doc::new("user", "u", "e", "", json!({ "username": "jdoe", "name": { "given": "Jane" }, "_password": { "x": 1 } }));
-        let vars = json!({ "otp": "123456", "sum": 10 }).as_object().unwrap().clone();
+        let user = Doc::new(
+            "user",
+            "u",
+            "e",
+            "",
+            json!({ "username": "jdoe", "name": { "given": "Jane" }, "_password": { "x": 1 } }),
+        );
+        let vars = json!({ "otp": "123456", "sum": 10 })
+            .as_object()
+            .unwrap()
+            .clone();
         assert_eq!(
-            fill("Hi ${user.name.given} (${user.username}): ${OTP} for ${sum} ${nope}${user._password} ${unclosed", &vars, Some(&user)),
+            fill(
+                "Hi ${user.name.given} (${user.username}): ${OTP} for ${sum} ${nope}${user._password} ${unclosed",
+                &vars,
+                Some(&user)
+            ),
             "Hi Jane (jdoe): 123456 for 10  ${unclosed"
         );
     }

@@ -15,7 +15,6 @@ use crate::resources::{devices, mfa_policies, users};
 use crate::state::App;
 use crate::store::{Doc, Tx};
 
-
 /// Sends one device may receive within `SEND_WINDOW` seconds.
 pub const MAX_SENDS: usize = 5;
 /// Sends all of one user's devices may receive within `SEND_WINDOW` seconds.
@@ -52,7 +51,9 @@ pub struct OtpRules {
 }
 
 pub fn rules(policy: Option<&Doc>, device_type: &str) -> OtpRules {
-    let m = policy.map(|p| &p.data[method_key(device_type)]).unwrap_or(&Value::Null);
+    let m = policy
+        .map(|p| &p.data[method_key(device_type)])
+        .unwrap_or(&Value::Null);
     OtpRules {
         length: m["otp"]["otpLength"].as_u64().unwrap_or(6).clamp(6, 10) as usize,
         lifetime: mfa_policies::seconds(&m["otp"]["lifeTime"]).unwrap_or(30 * 60),
@@ -84,7 +85,11 @@ pub async fn usable_devices(
     policy: Option<&Doc>,
     action: &Value,
 ) -> ApiResult<Vec<Doc>> {
-    let all = app.store.read().children(devices::KIND, env_id, user_id).await?;
+    let all = app
+        .store
+        .read()
+        .children(devices::KIND, env_id, user_id)
+        .await?;
     Ok(devices::in_order(all)
         .into_iter()
         .filter(|d| d.data["status"] == devices::ACTIVE && d.data["block"]["status"] != "BLOCKED")
@@ -186,7 +191,12 @@ pub async fn send_code(
     let recent = |d: &Doc| -> Vec<i64> {
         d.data["_sends"]
             .as_array()
-            .map(|a| a.iter().filter_map(Value::as_i64).filter(|t| *t > now - SEND_WINDOW).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_i64)
+                    .filter(|t| *t > now - SEND_WINDOW)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let mut sends = recent(&device);
@@ -202,12 +212,18 @@ pub async fn send_code(
         None
     };
     if let Some(sends) = limited {
-        let wait = sends.iter().min().map(|t| t + SEND_WINDOW - now).unwrap_or(SEND_WINDOW);
+        let wait = sends
+            .iter()
+            .min()
+            .map(|t| t + SEND_WINDOW - now)
+            .unwrap_or(SEND_WINDOW);
         return Err(ApiError::one(
             Detail::new(
                 "LIMIT_EXCEEDED",
                 Some("device".into()),
-                format!("Too many passcodes were sent to this device. Try again in {wait} seconds."),
+                format!(
+                    "Too many passcodes were sent to this device. Try again in {wait} seconds."
+                ),
             )
             .with_inner(json!({ "secondsUntilRetry": wait })),
         ));
@@ -245,10 +261,16 @@ pub async fn send_code(
     )
     .await?;
     let delivered = match outbox.data["status"].as_str() {
-        Some("FAILED") => Err(outbox.data["error"].as_str().unwrap_or("delivery failed").to_string()),
+        Some("FAILED") => Err(outbox.data["error"]
+            .as_str()
+            .unwrap_or("delivery failed")
+            .to_string()),
         _ => Ok(()),
     };
-    Ok(Some((Challenge::new(&code, now + rules.lifetime), delivered)))
+    Ok(Some((
+        Challenge::new(&code, now + rules.lifetime),
+        delivered,
+    )))
 }
 
 /// Checks a passcode for `device` (in `tx`, so failures and the lock are stored even when the
@@ -281,12 +303,14 @@ pub async fn check_code(
     } else {
         match challenge {
             Some(c) if c.expired(now) => {
-                return Err(ApiError::one(Detail::new(
-                    "INVALID_OTP",
-                    Some("otp".into()),
-                    "The passcode has expired. Ask for a new one.",
-                )
-                .with_inner(json!({ "failuresRemaining": 0 }))));
+                return Err(ApiError::one(
+                    Detail::new(
+                        "INVALID_OTP",
+                        Some("otp".into()),
+                        "The passcode has expired. Ask for a new one.",
+                    )
+                    .with_inner(json!({ "failuresRemaining": 0 })),
+                ));
             }
             Some(c) => c.matches(input),
             None => false,
@@ -299,21 +323,30 @@ pub async fn check_code(
     }
     let failures = device.data["_otp"]["failures"].as_i64().unwrap_or(0) + 1;
     if failures >= rules.failure_count {
-        device.data["_otp"] = json!({ "failures": 0, "lockedUntil": now + rules.cool_down, "dead": true });
+        device.data["_otp"] =
+            json!({ "failures": 0, "lockedUntil": now + rules.cool_down, "dead": true });
         tx.update_data(device).await?;
         if rules.cool_down > 0 {
             return Err(locked_error(rules.cool_down));
         }
         return Err(ApiError::one(
-            Detail::new("INVALID_OTP", Some("otp".into()), "Too many wrong passcodes. Ask for a new one.")
-                .with_inner(json!({ "failuresRemaining": 0 })),
+            Detail::new(
+                "INVALID_OTP",
+                Some("otp".into()),
+                "Too many wrong passcodes. Ask for a new one.",
+            )
+            .with_inner(json!({ "failuresRemaining": 0 })),
         ));
     }
     device.data["_otp"] = json!({ "failures": failures });
     tx.update_data(device).await?;
     Err(ApiError::one(
-        Detail::new("INVALID_OTP", Some("otp".into()), "The passcode is not valid.")
-            .with_inner(json!({ "failuresRemaining": rules.failure_count - failures })),
+        Detail::new(
+            "INVALID_OTP",
+            Some("otp".into()),
+            "The passcode is not valid.",
+        )
+        .with_inner(json!({ "failuresRemaining": rules.failure_count - failures })),
     ))
 }
 
@@ -323,7 +356,12 @@ pub fn code_dead(device: &Doc) -> bool {
 }
 
 /// Loads a user's device for writing, refusing another user's.
-pub async fn device_for_update(tx: &mut Tx, env_id: &str, user_id: &str, device_id: &str) -> ApiResult<Doc> {
+pub async fn device_for_update(
+    tx: &mut Tx,
+    env_id: &str,
+    user_id: &str,
+    device_id: &str,
+) -> ApiResult<Doc> {
     tx.get(devices::KIND, env_id, device_id)
         .await?
         .filter(|d| d.parent_id == user_id)

@@ -10,8 +10,8 @@ use lettre::message::{Mailbox, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::json;
 
-use crate::error::ApiResult;
 use crate::engine::phone;
+use crate::error::ApiResult;
 use crate::resources::{outbox, phone_delivery};
 use crate::state::App;
 use crate::store::Doc;
@@ -75,7 +75,12 @@ pub async fn deliver(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
 /// answered: the outbox entry is `PENDING` until it is `SENT` or `FAILED`. Used where the
 /// response time must not tell whether a message went out (password recovery).
 pub async fn deliver_detached(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
-    let Some(url) = app.settings.smtp_url.clone().filter(|_| m.channel == Channel::Email) else {
+    let Some(url) = app
+        .settings
+        .smtp_url
+        .clone()
+        .filter(|_| m.channel == Channel::Email)
+    else {
         return deliver(app, m).await;
     };
     let doc = outbox_doc(m, "PENDING", None);
@@ -84,7 +89,12 @@ pub async fn deliver_detached(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
     tx.commit().await?;
     let store = app.store.clone();
     let from = m.from.unwrap_or(&app.settings.smtp_from).to_string();
-    let (env_id, to, subject, body) = (m.env_id.to_string(), m.to.to_string(), m.subject.to_string(), m.body.to_string());
+    let (env_id, to, subject, body) = (
+        m.env_id.to_string(),
+        m.to.to_string(),
+        m.subject.to_string(),
+        m.body.to_string(),
+    );
     let user_id = m.user_id.map(str::to_string);
     let mut pending = doc.clone();
     tokio::spawn(async move {
@@ -128,7 +138,13 @@ fn outbox_doc(m: &Message<'_>, status: &str, error: Option<String>) -> Doc {
     if let Some(e) = error {
         data["error"] = json!(e);
     }
-    Doc::new(outbox::KIND, &uuid::Uuid::new_v4().to_string(), m.env_id, "", data)
+    Doc::new(
+        outbox::KIND,
+        &uuid::Uuid::new_v4().to_string(),
+        m.env_id,
+        "",
+        data,
+    )
 }
 
 fn outcome(m: &Message<'_>, r: Result<(), String>) -> (&'static str, Option<String>) {

@@ -147,7 +147,12 @@ pub fn totp(secret_b32: &str, unix: i64) -> Option<String> {
 
 /// Checks a TOTP code within ±`TOTP_SKEW` steps of `unix`, refusing any step at or before
 /// `last_step` (a code is accepted once). Returns the step that matched.
-pub fn totp_verify(secret_b32: &str, input: &str, unix: i64, last_step: Option<i64>) -> Option<i64> {
+pub fn totp_verify(
+    secret_b32: &str,
+    input: &str,
+    unix: i64,
+    last_step: Option<i64>,
+) -> Option<i64> {
     let key = base32_decode(secret_b32)?;
     let typed: String = input.chars().filter(|c| !c.is_whitespace()).collect();
     let now = totp_step(unix);
@@ -221,7 +226,10 @@ mod tests {
         let now = 1_700_000_000;
         let code = totp(&s, now - 30).unwrap();
         let step = totp_verify(&s, &code, now, None).expect("one step back is accepted");
-        assert!(totp_verify(&s, &code, now, Some(step)).is_none(), "replay refused");
+        assert!(
+            totp_verify(&s, &code, now, Some(step)).is_none(),
+            "replay refused"
+        );
         let old = totp(&s, now - 90).unwrap();
         assert!(totp_verify(&s, &old, now, None).is_none() || old == code);
         assert!(totp_verify(&s, "12345", now, None).is_none());
@@ -242,6 +250,8 @@ mod tests {
     #[test]
     fn key_uri_is_escaped() {
         let u = key_uri("My Env", "jane doe@x.com", "ABC");
-        assert!(u.starts_with("otpauth://totp/My%20Env:jane%20doe%40x.com?secret=ABC&issuer=My%20Env"));
+        assert!(
+            u.starts_with("otpauth://totp/My%20Env:jane%20doe%40x.com?secret=ABC&issuer=My%20Env")
+        );
     }
 }

@@ -94,15 +94,31 @@ pub async fn send(request: &Value, auth: &Value, m: &Message<'_>) -> Result<(), 
     } else {
         m.body.to_string()
     };
-    let vars = [("to", to.as_str()), ("message", message.as_str()), ("from", "")];
-    let url = fill(request["url"].as_str().unwrap_or_default(), &vars, Escape::Url);
+    let vars = [
+        ("to", to.as_str()),
+        ("message", message.as_str()),
+        ("from", ""),
+    ];
+    let url = fill(
+        request["url"].as_str().unwrap_or_default(),
+        &vars,
+        Escape::Url,
+    );
     let empty = serde_json::Map::new();
     let headers = request["headers"].as_object().unwrap_or(&empty);
     let post = request["method"] == "POST";
-    let body = fill(request["body"].as_str().unwrap_or_default(), &vars, body_escape(headers));
+    let body = fill(
+        request["body"].as_str().unwrap_or_default(),
+        &vars,
+        body_escape(headers),
+    );
     let mut last = String::new();
     for _ in 0..ATTEMPTS {
-        let mut rb = if post { CLIENT.post(&url).body(body.clone()) } else { CLIENT.get(&url) };
+        let mut rb = if post {
+            CLIENT.post(&url).body(body.clone())
+        } else {
+            CLIENT.get(&url)
+        };
         for (k, v) in headers {
             rb = rb.header(k.as_str(), v.as_str().unwrap_or_default());
         }
@@ -115,7 +131,10 @@ pub async fn send(request: &Value, auth: &Value, m: &Message<'_>) -> Result<(), 
                 );
                 rb.header(
                     "Authorization",
-                    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)),
+                    format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(pair)
+                    ),
                 )
             }
             Some("BEARER") => rb.bearer_auth(auth["authToken"].as_str().unwrap_or_default()),
@@ -158,6 +177,9 @@ mod tests {
             fill("https://p/s?to=${to}&m=${message}", &vars, Escape::Url),
             "https://p/s?to=%2B15125551234&m=Code%20%221%202%22%26x"
         );
-        assert_eq!(fill(r#"{"to":"${to}","m":"${message}"}"#, &vars, Escape::Json), r#"{"to":"+15125551234","m":"Code \"1 2\"&x"}"#);
+        assert_eq!(
+            fill(r#"{"to":"${to}","m":"${message}"}"#, &vars, Escape::Json),
+            r#"{"to":"+15125551234","m":"Code \"1 2\"&x"}"#
+        );
     }
 }

@@ -264,7 +264,10 @@ async fn authorize(
                 Ok(u) => Some(u.id),
                 Err(e) if req.response_mode == ResponseMode::PiFlow => return Err(e),
                 Err(ApiError::InvalidData(details)) => {
-                    let why = details.first().map(|d| d.message.clone()).unwrap_or_default();
+                    let why = details
+                        .first()
+                        .map(|d| d.message.clone())
+                        .unwrap_or_default();
                     return Ok(fail("invalid_request", &why));
                 }
                 Err(e) => return Err(e),

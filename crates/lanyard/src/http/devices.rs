@@ -35,27 +35,30 @@ const DEVICE_PATH: &str = "/v1/environments/{envId}/users/{parentId}/devices/{id
 
 pub fn routes(r: Router<AppState>) -> Router<AppState> {
     // The generic layer adds the item GET/DELETE and the 405 fallbacks on these paths.
-    r.route(DEVICES_PATH, get(list).post(create_or_reorder).delete(remove_order))
-        .route(DEVICE_PATH, post(device_action))
-        .route(
-            &format!("{DEVICE_PATH}/nickname"),
-            axum::routing::put(nickname).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/environments/{envId}/users/{id}/mfaEnabled",
-            get(read_mfa_enabled)
-                .put(update_mfa_enabled)
-                .post(update_mfa_enabled)
-                .fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/environments/{envId}/templates",
-            get(list_templates).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/environments/{envId}/templates/{name}",
-            get(read_template).fallback(method_not_allowed),
-        )
+    r.route(
+        DEVICES_PATH,
+        get(list).post(create_or_reorder).delete(remove_order),
+    )
+    .route(DEVICE_PATH, post(device_action))
+    .route(
+        &format!("{DEVICE_PATH}/nickname"),
+        axum::routing::put(nickname).fallback(method_not_allowed),
+    )
+    .route(
+        "/v1/environments/{envId}/users/{id}/mfaEnabled",
+        get(read_mfa_enabled)
+            .put(update_mfa_enabled)
+            .post(update_mfa_enabled)
+            .fallback(method_not_allowed),
+    )
+    .route(
+        "/v1/environments/{envId}/templates",
+        get(list_templates).fallback(method_not_allowed),
+    )
+    .route(
+        "/v1/environments/{envId}/templates/{name}",
+        get(read_template).fallback(method_not_allowed),
+    )
 }
 
 use crate::state::AppState;
@@ -85,12 +88,19 @@ fn body_of(fields: &[Field], input: &Value) -> ApiResult<serde_json::Map<String,
 async fn list(mg: Mgmt) -> ApiResult<Response> {
     mg.require(Area::Identity, false)?;
     let user = user_of(&mg, "parentId").await?;
-    let all = mg.app.store.read().children(KIND, &user.env_id, &user.id).await?;
+    let all = mg
+        .app
+        .store
+        .read()
+        .children(KIND, &user.env_id, &user.id)
+        .await?;
     let mut items = Vec::new();
     for d in devices::in_order(all) {
         items.push(render_full(&mg.app, &DEVICES, &d).await?);
     }
-    let href = mg.app.env_href(&user.env_id, &format!("/users/{}/devices", user.id));
+    let href = mg
+        .app
+        .env_href(&user.env_id, &format!("/users/{}/devices", user.id));
     Ok(Json(json!({
         "_links": { "self": { "href": href }, "devices.reorder": { "href": href } },
         "_embedded": { "devices": items },
@@ -121,9 +131,14 @@ async fn create_or_reorder(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResul
     mg.app.changed();
     // A device waiting for activation gets its pairing code (TOTP devices prove the secret).
     if doc.data["status"] == devices::ACTIVATION_REQUIRED && doc.data["type"] != "TOTP" {
-        let rules = mfa::rules(policy.as_ref(), doc.data["type"].as_str().unwrap_or_default());
+        let rules = mfa::rules(
+            policy.as_ref(),
+            doc.data["type"].as_str().unwrap_or_default(),
+        );
         let notice = Notice::template("device_pairing");
-        if let Some((challenge, _)) = mfa::send_code(&mg.app, &user, &doc.id, &rules, &notice).await? {
+        if let Some((challenge, _)) =
+            mfa::send_code(&mg.app, &user, &doc.id, &rules, &notice).await?
+        {
             let mut tx = mg.app.store.begin().await?;
             if let Some(mut d) = tx.get(KIND, &doc.env_id, &doc.id).await? {
                 d.data["_activation"] = json!(challenge);
@@ -137,7 +152,10 @@ async fn create_or_reorder(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResul
     if doc.data["type"] == "TOTP" {
         // The secret is shown once, at creation, for the authenticator app to scan.
         let secret = devices::totp_secret(&mg.app, &doc).unwrap_or_default();
-        let account = user.data["username"].as_str().unwrap_or(&user.id).to_string();
+        let account = user.data["username"]
+            .as_str()
+            .unwrap_or(&user.id)
+            .to_string();
         let issuer = env.data["name"].as_str().unwrap_or("Lanyard").to_string();
         let mut body = render_full(&mg.app, &DEVICES, &doc).await?;
         body["keyUri"] = json!(crate::engine::otp::key_uri(&issuer, &account, &secret));
@@ -164,7 +182,11 @@ async fn device_policy(tx: &mut Tx, device: &Doc) -> ApiResult<Option<Doc>> {
 }
 
 const ORDER_ITEM: &[Field] = &[f("id", Ty::Uuid).req()];
-const REORDER_FIELDS: &[Field] = &[f("order", Ty::Arr(&Ty::Obj(ORDER_ITEM), devices::MAX_PER_USER)).req()];
+const REORDER_FIELDS: &[Field] = &[f(
+    "order",
+    Ty::Arr(&Ty::Obj(ORDER_ITEM), devices::MAX_PER_USER),
+)
+.req()];
 
 /// `devices.reorder+json` `{ "order": [ { "id" } ... ] }`: the listed devices first, in that
 /// order; the others after them.
@@ -181,10 +203,16 @@ async fn reorder(mg: Mgmt, input: Value) -> ApiResult<Response> {
     let all = tx.children(KIND, &user.env_id, &user.id).await?;
     for (i, id) in ids.iter().enumerate() {
         if ids[..i].contains(id) {
-            return Err(ApiError::one(Detail::invalid(&format!("order[{i}].id"), "A device is listed twice.")));
+            return Err(ApiError::one(Detail::invalid(
+                &format!("order[{i}].id"),
+                "A device is listed twice.",
+            )));
         }
         if !all.iter().any(|d| &d.id == id) {
-            return Err(ApiError::one(Detail::invalid(&format!("order[{i}].id"), "The device is not one of this user's.")));
+            return Err(ApiError::one(Detail::invalid(
+                &format!("order[{i}].id"),
+                "The device is not one of this user's.",
+            )));
         }
     }
     for mut d in all {
@@ -205,7 +233,9 @@ async fn remove_order(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Sta
     mg.require(Area::Identity, true)?;
     let mt = super::extract::media_type(&headers);
     if !mt.eq_ignore_ascii_case(ORDER_REMOVE) {
-        return Err(ApiError::UnsupportedMediaType(format!("Use Content-Type {ORDER_REMOVE}.")));
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "Use Content-Type {ORDER_REMOVE}."
+        )));
     }
     let _ = super::extract::read_bytes(body).await?;
     let user = user_of(&mg, "parentId").await?;
@@ -239,12 +269,27 @@ async fn device_action(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Re
         let b = body_of(ACTIVATE_FIELDS, &input)?;
         let otp = b["otp"].as_str().unwrap_or_default();
         if device.data["status"] != devices::ACTIVATION_REQUIRED {
-            return Err(ApiError::RequestFailed("The device is already active.".into(), vec![]));
+            return Err(ApiError::RequestFailed(
+                "The device is already active.".into(),
+                vec![],
+            ));
         }
         let policy = device_policy(&mut tx, &device).await?;
-        let rules = mfa::rules(policy.as_ref(), device.data["type"].as_str().unwrap_or_default());
-        let challenge: Option<Challenge> = serde_json::from_value(device.data["_activation"].clone()).ok();
-        result = mfa::check_code(&mg.app, &mut tx, &mut device, challenge.as_ref(), &rules, otp).await;
+        let rules = mfa::rules(
+            policy.as_ref(),
+            device.data["type"].as_str().unwrap_or_default(),
+        );
+        let challenge: Option<Challenge> =
+            serde_json::from_value(device.data["_activation"].clone()).ok();
+        result = mfa::check_code(
+            &mg.app,
+            &mut tx,
+            &mut device,
+            challenge.as_ref(),
+            &rules,
+            otp,
+        )
+        .await;
         if result.is_ok() {
             device.data["status"] = json!(devices::ACTIVE);
             if let Some(m) = device.data.as_object_mut() {
@@ -292,7 +337,9 @@ async fn nickname(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Respons
 // ---- mfaEnabled ----
 
 fn mfa_enabled_body(mg: &Mgmt, user: &Doc) -> Value {
-    let user_href = mg.app.env_href(&user.env_id, &format!("/users/{}", user.id));
+    let user_href = mg
+        .app
+        .env_href(&user.env_id, &format!("/users/{}", user.id));
     json!({
         "_links": { "self": { "href": format!("{user_href}/mfaEnabled") }, "user": { "href": user_href } },
         "mfaEnabled": user.data["mfaEnabled"] == true,

@@ -125,7 +125,8 @@ impl FromRequestParts<AppState> for Mgmt {
                 ));
             }
             let attributes =
-                crate::resources::resources::schema_attributes(state, &actor.env_id, &granted).await?;
+                crate::resources::resources::schema_attributes(state, &actor.env_id, &granted)
+                    .await?;
             let env_id = actor.env_id.clone();
             let env = state
                 .store

@@ -354,7 +354,10 @@ fn limit_attributes(body: Value, attributes: Option<&[String]>) -> Value {
 fn limited_update(existing: &Doc, input: &Value, attributes: &[String]) -> Value {
     let mut out = existing.data.clone();
     // Internal state (`_…`) is never a user attribute.
-    for a in attributes.iter().filter(|a| !a.split('.').any(|p| p.starts_with('_') || p.is_empty())) {
+    for a in attributes
+        .iter()
+        .filter(|a| !a.split('.').any(|p| p.starts_with('_') || p.is_empty()))
+    {
         let parts: Vec<&str> = a.split('.').collect();
         let given = parts.iter().try_fold(input, |v, p| v.get(*p));
         let mut at = &mut out;

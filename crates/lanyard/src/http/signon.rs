@@ -413,13 +413,27 @@ fn identifier(v: &View) -> Screen {
 
 /// Identifier first: the password for the username given.
 fn password_only(v: &View) -> Screen {
-    let who = v.flow.scratch.get("identifier").and_then(Value::as_str).unwrap_or_default();
-    let fields = v.input("password", "Password", "password", "current-password", "", true);
+    let who = v
+        .flow
+        .scratch
+        .get("identifier")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let fields = v.input(
+        "password",
+        "Password",
+        "password",
+        "current-password",
+        "",
+        true,
+    );
     Screen {
         title: "Enter your password".into(),
         lead: format!("Sign on to continue to {}.", v.app_name()),
-        body: format!("<p class=\"user\">Signing on as <strong>{}</strong></p>", esc(who))
-            + &v.form("usernamePassword.check", &fields, "Sign on")
+        body: format!(
+            "<p class=\"user\">Signing on as <strong>{}</strong></p>",
+            esc(who)
+        ) + &v.form("usernamePassword.check", &fields, "Sign on")
             + &v.forgot_link()
             + &v.start_over("Not you? Start over"),
     }
@@ -434,7 +448,10 @@ fn device_label(d: &Value) -> String {
         Some("TOTP") => "Authenticator app",
         _ => "Device",
     };
-    let to = d["phone"].as_str().or(d["email"].as_str()).unwrap_or_default();
+    let to = d["phone"]
+        .as_str()
+        .or(d["email"].as_str())
+        .unwrap_or_default();
     match d["nickname"].as_str() {
         Some(n) if !n.is_empty() => format!("{n} ({kind})"),
         _ if to.is_empty() => kind.to_string(),
@@ -455,7 +472,10 @@ fn device_button(v: &View, d: &Value, class: &str, label: &str) -> String {
 }
 
 fn devices_of<'a>(v: &'a View) -> Vec<&'a Value> {
-    v.data["_embedded"]["devices"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+    v.data["_embedded"]["devices"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
 }
 
 fn device_selection(v: &View) -> Screen {
@@ -481,7 +501,9 @@ fn otp_entry(v: &View) -> Screen {
         None => "Enter your one-time passcode.".to_string(),
     };
     let notice = match v.data["error"]["message"].as_str() {
-        Some(m) if v.error.is_none() => format!("<p class=\"status\" role=\"alert\">{}</p>", esc(m)),
+        Some(m) if v.error.is_none() => {
+            format!("<p class=\"status\" role=\"alert\">{}</p>", esc(m))
+        }
         _ => String::new(),
     };
     let fields = v.input("otp", "Passcode", "text", "one-time-code", "", true);

@@ -166,7 +166,11 @@ impl Resource for Devices {
             ));
         }
         // The creation order, exact even within one millisecond.
-        let seq = existing_devices.iter().filter_map(|d| d.data["_seq"].as_i64()).max().map_or(0, |m| m + 1);
+        let seq = existing_devices
+            .iter()
+            .filter_map(|d| d.data["_seq"].as_i64())
+            .max()
+            .map_or(0, |m| m + 1);
         doc.data["_seq"] = json!(seq);
         if doc.data.get("status").is_none() {
             // An admin's SMS, voice or email device is paired at once; an authenticator app
@@ -181,7 +185,12 @@ impl Resource for Devices {
         Ok(())
     }
 
-    async fn decorate(&self, _app: &crate::state::App, doc: &Doc, out: &mut serde_json::Map<String, Value>) -> ApiResult<()> {
+    async fn decorate(
+        &self,
+        _app: &crate::state::App,
+        doc: &Doc,
+        out: &mut serde_json::Map<String, Value>,
+    ) -> ApiResult<()> {
         crate::engine::mfa::decorate(doc, out);
         Ok(())
     }
@@ -214,10 +223,26 @@ mod tests {
 
     #[test]
     fn phones() {
-        assert_eq!(normalize_phone("+15125551234").as_deref(), Some("+15125551234"));
-        assert_eq!(normalize_phone("+1.5125551234").as_deref(), Some("+15125551234"));
-        assert_eq!(normalize_phone("+1 (512) 555-1234").as_deref(), Some("+15125551234"));
-        for bad in ["5125551234", "+1", "+1abc5551234", "+0123456789", "", "+1234567890123456"] {
+        assert_eq!(
+            normalize_phone("+15125551234").as_deref(),
+            Some("+15125551234")
+        );
+        assert_eq!(
+            normalize_phone("+1.5125551234").as_deref(),
+            Some("+15125551234")
+        );
+        assert_eq!(
+            normalize_phone("+1 (512) 555-1234").as_deref(),
+            Some("+15125551234")
+        );
+        for bad in [
+            "5125551234",
+            "+1",
+            "+1abc5551234",
+            "+0123456789",
+            "",
+            "+1234567890123456",
+        ] {
             assert!(normalize_phone(bad).is_none(), "{bad}");
         }
         assert_eq!(mask_phone("+15125551234"), "*******34");

@@ -13,12 +13,25 @@ use crate::store::sql_filter::{AttrType, EQ_OPS, STR_OPS, attr, column};
 
 pub const KIND: &str = "deviceAuthenticationPolicy";
 
-pub const DEVICE_SELECTION: &[&str] = &["DEFAULT_TO_FIRST", "PROMPT_TO_SELECT", "ALWAYS_DISPLAY_DEVICES"];
+pub const DEVICE_SELECTION: &[&str] = &[
+    "DEFAULT_TO_FIRST",
+    "PROMPT_TO_SELECT",
+    "ALWAYS_DISPLAY_DEVICES",
+];
 const TIME_UNIT: Ty = Ty::Enum(&["MINUTES", "SECONDS"]);
 
-const DURATION: &[Field] = &[f("duration", int(1, 7200)).req(), f("timeUnit", TIME_UNIT).req()];
-const COOL_DOWN: &[Field] = &[f("duration", int(0, 7200)).req(), f("timeUnit", TIME_UNIT).req()];
-const FAILURE: &[Field] = &[f("count", int(1, 7)).req(), f("coolDown", Ty::Obj(COOL_DOWN)).req()];
+const DURATION: &[Field] = &[
+    f("duration", int(1, 7200)).req(),
+    f("timeUnit", TIME_UNIT).req(),
+];
+const COOL_DOWN: &[Field] = &[
+    f("duration", int(0, 7200)).req(),
+    f("timeUnit", TIME_UNIT).req(),
+];
+const FAILURE: &[Field] = &[
+    f("count", int(1, 7)).req(),
+    f("coolDown", Ty::Obj(COOL_DOWN)).req(),
+];
 const OFFLINE_OTP: &[Field] = &[
     f("lifeTime", Ty::Obj(DURATION)).req(),
     f("failure", Ty::Obj(FAILURE)).req(),

@@ -119,7 +119,12 @@ pub trait Resource: Send + Sync + 'static {
     /// contents have the fixed template catalog as parents).
     async fn parent_exists(&self, app: &App, env_id: &str, parent_id: &str) -> ApiResult<bool> {
         match self.spec().parent {
-            Some(p) => Ok(app.store.read().get(p.kind, env_id, parent_id).await?.is_some()),
+            Some(p) => Ok(app
+                .store
+                .read()
+                .get(p.kind, env_id, parent_id)
+                .await?
+                .is_some()),
             None => Ok(true),
         }
     }

@@ -86,19 +86,34 @@ impl Resource for PhoneDelivery {
         for (i, r) in requests.iter().enumerate() {
             let m = r["deliveryMethod"].as_str().unwrap_or_default();
             if methods.contains(&m) {
-                return Err(invalid(&format!("requests[{i}].deliveryMethod"), "Each delivery method has one request."));
+                return Err(invalid(
+                    &format!("requests[{i}].deliveryMethod"),
+                    "Each delivery method has one request.",
+                ));
             }
             methods.push(m);
-            let template = format!("{}{}", r["url"].as_str().unwrap_or_default(), r["body"].as_str().unwrap_or_default());
+            let template = format!(
+                "{}{}",
+                r["url"].as_str().unwrap_or_default(),
+                r["body"].as_str().unwrap_or_default()
+            );
             for var in ["${to}", "${message}"] {
                 if !template.contains(var) {
-                    return Err(invalid(&format!("requests[{i}]"), &format!("The request must contain {var} in its url or body.")));
+                    return Err(invalid(
+                        &format!("requests[{i}]"),
+                        &format!("The request must contain {var} in its url or body."),
+                    ));
                 }
             }
             if let Some(h) = r.get("headers")
-                && !h.as_object().is_some_and(|m| m.values().all(Value::is_string))
+                && !h
+                    .as_object()
+                    .is_some_and(|m| m.values().all(Value::is_string))
             {
-                return Err(invalid(&format!("requests[{i}].headers"), "headers must be an object of strings."));
+                return Err(invalid(
+                    &format!("requests[{i}].headers"),
+                    "headers must be an object of strings.",
+                ));
             }
         }
         // Credentials: sealed; a write that leaves one out keeps the stored one.
@@ -106,11 +121,16 @@ impl Resource for PhoneDelivery {
             .and_then(|e| e.secrets.as_deref())
             .and_then(|s| ctx.app.master.decrypt_json(s).ok())
             .unwrap_or_else(|| json!({}));
-        if existing.is_some_and(|e| e.data["authentication"]["method"] != doc.data["authentication"]["method"]) {
+        if existing.is_some_and(|e| {
+            e.data["authentication"]["method"] != doc.data["authentication"]["method"]
+        }) {
             sealed = json!({});
         }
         for k in SECRET_FIELDS {
-            if let Some(v) = doc.data["authentication"].as_object_mut().and_then(|a| a.remove(*k)) {
+            if let Some(v) = doc.data["authentication"]
+                .as_object_mut()
+                .and_then(|a| a.remove(*k))
+            {
                 sealed[*k] = v;
             }
         }
@@ -122,7 +142,9 @@ impl Resource for PhoneDelivery {
         };
         for k in need {
             if auth.get(*k).is_none() && sealed.get(*k).is_none() {
-                return Err(ApiError::one(Detail::required(&format!("authentication.{k}"))));
+                return Err(ApiError::one(Detail::required(&format!(
+                    "authentication.{k}"
+                ))));
             }
         }
         doc.secrets = Some(ctx.app.master.encrypt_json(&sealed));
@@ -145,7 +167,10 @@ pub async fn request_for(
         {
             let mut auth = s.data["authentication"].clone();
             if let Some(sealed) = s.secrets.as_deref() {
-                let secrets = app.master.decrypt_json(sealed).map_err(ApiError::internal)?;
+                let secrets = app
+                    .master
+                    .decrypt_json(sealed)
+                    .map_err(ApiError::internal)?;
                 for (k, v) in secrets.as_object().into_iter().flatten() {
                     auth[k] = v.clone();
                 }

@@ -600,7 +600,10 @@ pub async fn schema_attributes(
     let mut out: Vec<String> = Vec::new();
     let mut matched = false;
     for scope in reader.children(SCOPE_KIND, env_id, &api.id).await? {
-        if !granted.iter().any(|g| scope.data["name"].as_str() == Some(g.as_str())) {
+        if !granted
+            .iter()
+            .any(|g| scope.data["name"].as_str() == Some(g.as_str()))
+        {
             continue;
         }
         matched = true;

@@ -31,22 +31,134 @@ const ALL: &[&str] = &["SMS", "Voice", "Email", "Push"];
 const MESSAGES: &[&str] = &["SMS", "Voice", "Email"];
 
 pub const CATALOG: &[Template] = &[
-    Template { name: "credential_issued", display_name: "Credential Issued", description: "Sent when a digital credential is issued.", delivery_methods: &["Email", "SMS", "Push"], variables: &["credential.name"], allow_dynamic_variables: false },
-    Template { name: "credential_revoked", display_name: "Credential Revoked", description: "Sent when a digital credential is revoked.", delivery_methods: &["Email", "SMS", "Push"], variables: &["credential.name"], allow_dynamic_variables: false },
-    Template { name: "credential_updated", display_name: "Credential Updated", description: "Sent when a digital credential is updated.", delivery_methods: &["Email", "SMS", "Push"], variables: &["credential.name"], allow_dynamic_variables: false },
-    Template { name: "credential_verification", display_name: "Credential Verification", description: "Sent to verify a digital credential.", delivery_methods: &["Email", "SMS", "Push"], variables: &["otp"], allow_dynamic_variables: false },
-    Template { name: "device_pairing", display_name: "Device Pairing", description: "The passcode that activates a new MFA device.", delivery_methods: MESSAGES, variables: &["otp"], allow_dynamic_variables: false },
-    Template { name: "digital_wallet_pairing", display_name: "Digital Wallet Pairing", description: "Pairs a digital wallet.", delivery_methods: &["Email", "SMS"], variables: &["digitalWallet.pairingUrl"], allow_dynamic_variables: false },
-    Template { name: "email_verification_admin", display_name: "Email Verification (admin)", description: "Verifies an email address an administrator set.", delivery_methods: &["Email"], variables: &["code"], allow_dynamic_variables: false },
-    Template { name: "email_verification_user", display_name: "Email Verification (user)", description: "Verifies an email address a user registered.", delivery_methods: &["Email"], variables: &["code"], allow_dynamic_variables: false },
-    Template { name: "email_phone_verification", display_name: "Email and Phone Verification", description: "Verifies an email address or phone number.", delivery_methods: &["Email", "SMS", "Voice"], variables: &["otp"], allow_dynamic_variables: false },
-    Template { name: "general", display_name: "General", description: "Free-form messages.", delivery_methods: ALL, variables: &[], allow_dynamic_variables: true },
-    Template { name: "id_verification", display_name: "Identity Verification", description: "Identity verification links.", delivery_methods: &["Email", "SMS"], variables: &["verificationUrl"], allow_dynamic_variables: false },
-    Template { name: "new_device_paired", display_name: "New Device Paired", description: "Tells the user a new MFA device was paired.", delivery_methods: &["Email", "SMS"], variables: &["device.type", "device.nickname"], allow_dynamic_variables: false },
-    Template { name: "recovery_code_template", display_name: "Recovery Code", description: "The code that resets a forgotten password.", delivery_methods: &["Email", "SMS", "Voice"], variables: &["code", "application.name"], allow_dynamic_variables: false },
-    Template { name: "strong_authentication", display_name: "Strong Authentication", description: "The one-time passcode of a multi-factor sign-on.", delivery_methods: ALL, variables: &["otp"], allow_dynamic_variables: false },
-    Template { name: "transaction", display_name: "Transaction", description: "Approval of a transaction, with the values of the request.", delivery_methods: ALL, variables: &["otp"], allow_dynamic_variables: true },
-    Template { name: "verification_code_template", display_name: "Verification Code", description: "The code that verifies a new account.", delivery_methods: &["Email"], variables: &["code"], allow_dynamic_variables: false },
+    Template {
+        name: "credential_issued",
+        display_name: "Credential Issued",
+        description: "Sent when a digital credential is issued.",
+        delivery_methods: &["Email", "SMS", "Push"],
+        variables: &["credential.name"],
+        allow_dynamic_variables: false,
+    },
+    Template {
+        name: "credential_revoked",
+        display_name: "Credential Revoked",
+        description: "Sent when a digital credential is revoked.",
+        delivery_methods: &["Email", "SMS", "Push"],
+        variables: &["credential.name"],
+        allow_dynamic_variables: false,
+    },
+    Template {
+        name: "credential_updated",
+        display_name: "Credential Updated",
+        description: "Sent when a digital credential is updated.",
+        delivery_methods: &["Email", "SMS", "Push"],
+        variables: &["credential.name"],
+        allow_dynamic_variables: false,
+    },
+    Template {
+        name: "credential_verification",
+        display_name: "Credential Verification",
+        description: "Sent to verify a digital credential.",
+        delivery_methods: &["Email", "SMS", "Push"],
+        variables: &["otp"],
+        allow_dynamic_variables: false,
+    },
+    Template {
+        name: "device_pairing",
+        display_name: "Device Pairing",
+        description: "The passcode that activates a new MFA device.",
+        delivery_methods: MESSAGES,
+        variables: &["otp"],
+        allow_dynamic_variables: false,
+    },
+    Template {
+        name: "digital_wallet_pairing",
+        display_name: "Digital Wallet Pairing",
+        description: "Pairs a digital wallet.",
+        delivery_methods: &["Email", "SMS"],
+        variables: &["digitalWallet.pairingUrl"],
+        allow_dynamic_variables: false,
+    },
+    Template {
+        name: "email_verification_admin",
+        display_name: "Email Verification (admin)",
+        description: "Verifies an email address an administrator set.",
+        delivery_methods: &["Email"],
+        variables: &["code"],
+        allow_dynamic_variables: false,
+    },
+    Template {
+        name: "email_verification_user",
+        display_name: "Email Verification (user)",
+        description: "Verifies an email address a user registered.",
+        delivery_methods: &["Email"],
+        variables: &["code"],
+        allow_dynamic_variables: false,
+    },
+    Template {
+        name: "email_phone_verification",
+        display_name: "Email and Phone Verification",
+        description: "Verifies an email address or phone number.",
+        delivery_methods: &["Email", "SMS", "Voice"],
+        variables: &["otp"],
+        allow_dynamic_variables: false,
+    },
+    Template {
+        name: "general",
+        display_name: "General",
+        description: "Free-form messages.",
+        delivery_methods: ALL,
+        variables: &[],
+        allow_dynamic_variables: true,
+    },
+    Template {
+        name: "id_verification",
+        display_name: "Identity Verification",
+        description: "Identity verification links.",
+        delivery_methods: &["Email", "SMS"],
+        variables: &["verificationUrl"],
+        allow_dynamic_variables: false,
+    },
+    Template {
+        name: "new_device_paired",
+        display_name: "New Device Paired",
+        description: "Tells the user a new MFA device was paired.",
+        delivery_methods: &["Email", "SMS"],
+        variables: &["device.type", "device.nickname"],
+        allow_dynamic_variables: false,
+    },
+    Template {
+        name: "recovery_code_template",
+        display_name: "Recovery Code",
+        description: "The code that resets a forgotten password.",
+        delivery_methods: &["Email", "SMS", "Voice"],
+        variables: &["code", "application.name"],
+        allow_dynamic_variables: false,
+    },
+    Template {
+        name: "strong_authentication",
+        display_name: "Strong Authentication",
+        description: "The one-time passcode of a multi-factor sign-on.",
+        delivery_methods: ALL,
+        variables: &["otp"],
+        allow_dynamic_variables: false,
+    },
+    Template {
+        name: "transaction",
+        display_name: "Transaction",
+        description: "Approval of a transaction, with the values of the request.",
+        delivery_methods: ALL,
+        variables: &["otp"],
+        allow_dynamic_variables: true,
+    },
+    Template {
+        name: "verification_code_template",
+        display_name: "Verification Code",
+        description: "The code that verifies a new account.",
+        delivery_methods: &["Email"],
+        variables: &["code"],
+        allow_dynamic_variables: false,
+    },
 ];
 
 pub fn template(name: &str) -> Option<&'static Template> {
@@ -62,17 +174,72 @@ pub struct DefaultContent {
 }
 
 pub const DEFAULTS: &[DefaultContent] = &[
-    DefaultContent { template: "strong_authentication", delivery_method: "SMS", subject: None, body: "Use code ${otp} to sign on." },
-    DefaultContent { template: "strong_authentication", delivery_method: "Voice", subject: None, body: "Hello <pause1sec> your authentication code is <sayCharValue>${otp}</sayCharValue> <pause1sec> I repeat <pause1sec> your code is <sayCharValue>${otp}</sayCharValue>" },
-    DefaultContent { template: "strong_authentication", delivery_method: "Email", subject: Some("Your sign-on passcode"), body: "Hello ${user.username},\n\nUse code ${otp} to sign on.\n\nIf you did not try to sign on, you can ignore this message." },
-    DefaultContent { template: "transaction", delivery_method: "SMS", subject: None, body: "Use code ${otp} to approve the transaction." },
-    DefaultContent { template: "transaction", delivery_method: "Voice", subject: None, body: "Your transaction approval code is <sayCharValue>${otp}</sayCharValue>" },
-    DefaultContent { template: "transaction", delivery_method: "Email", subject: Some("Approve your transaction"), body: "Hello ${user.username},\n\nUse code ${otp} to approve the transaction." },
-    DefaultContent { template: "device_pairing", delivery_method: "SMS", subject: None, body: "Use code ${otp} to activate your device." },
-    DefaultContent { template: "device_pairing", delivery_method: "Voice", subject: None, body: "Your activation code is <sayCharValue>${otp}</sayCharValue>" },
-    DefaultContent { template: "device_pairing", delivery_method: "Email", subject: Some("Activate your device"), body: "Hello ${user.username},\n\nUse code ${otp} to activate your new authentication method." },
-    DefaultContent { template: "recovery_code_template", delivery_method: "Email", subject: Some("Your password recovery code"), body: "Hello ${user.username},\n\nUse this code to reset your password:\n\n    ${code}\n\nThe code expires in 5 minutes. If you did not ask to reset your password, ignore this email: your password has not changed.\n" },
-    DefaultContent { template: "verification_code_template", delivery_method: "Email", subject: Some("Verify your account"), body: "Hello ${user.username},\n\nYour verification code is ${code}." },
+    DefaultContent {
+        template: "strong_authentication",
+        delivery_method: "SMS",
+        subject: None,
+        body: "Use code ${otp} to sign on.",
+    },
+    DefaultContent {
+        template: "strong_authentication",
+        delivery_method: "Voice",
+        subject: None,
+        body: "Hello <pause1sec> your authentication code is <sayCharValue>${otp}</sayCharValue> <pause1sec> I repeat <pause1sec> your code is <sayCharValue>${otp}</sayCharValue>",
+    },
+    DefaultContent {
+        template: "strong_authentication",
+        delivery_method: "Email",
+        subject: Some("Your sign-on passcode"),
+        body: "Hello ${user.username},\n\nUse code ${otp} to sign on.\n\nIf you did not try to sign on, you can ignore this message.",
+    },
+    DefaultContent {
+        template: "transaction",
+        delivery_method: "SMS",
+        subject: None,
+        body: "Use code ${otp} to approve the transaction.",
+    },
+    DefaultContent {
+        template: "transaction",
+        delivery_method: "Voice",
+        subject: None,
+        body: "Your transaction approval code is <sayCharValue>${otp}</sayCharValue>",
+    },
+    DefaultContent {
+        template: "transaction",
+        delivery_method: "Email",
+        subject: Some("Approve your transaction"),
+        body: "Hello ${user.username},\n\nUse code ${otp} to approve the transaction.",
+    },
+    DefaultContent {
+        template: "device_pairing",
+        delivery_method: "SMS",
+        subject: None,
+        body: "Use code ${otp} to activate your device.",
+    },
+    DefaultContent {
+        template: "device_pairing",
+        delivery_method: "Voice",
+        subject: None,
+        body: "Your activation code is <sayCharValue>${otp}</sayCharValue>",
+    },
+    DefaultContent {
+        template: "device_pairing",
+        delivery_method: "Email",
+        subject: Some("Activate your device"),
+        body: "Hello ${user.username},\n\nUse code ${otp} to activate your new authentication method.",
+    },
+    DefaultContent {
+        template: "recovery_code_template",
+        delivery_method: "Email",
+        subject: Some("Your password recovery code"),
+        body: "Hello ${user.username},\n\nUse this code to reset your password:\n\n    ${code}\n\nThe code expires in 5 minutes. If you did not ask to reset your password, ignore this email: your password has not changed.\n",
+    },
+    DefaultContent {
+        template: "verification_code_template",
+        delivery_method: "Email",
+        subject: Some("Verify your account"),
+        body: "Hello ${user.username},\n\nYour verification code is ${code}.",
+    },
 ];
 
 pub fn default_content(template: &str, delivery_method: &str) -> Option<&'static DefaultContent> {
@@ -125,19 +292,37 @@ macro_rules! content_fields {
 }
 
 const EMAIL_FIELDS: &[Field] = content_fields![
-    f("body", Ty::Str { min: 1, max: 100_000 }).req(),
+    f(
+        "body",
+        Ty::Str {
+            min: 1,
+            max: 100_000
+        }
+    )
+    .req(),
     f("subject", s(256)),
     f("from", Ty::Obj(ADDRESS)),
     f("replyTo", Ty::Obj(ADDRESS)),
     f("charset", s(64)).def_str("UTF-8"),
     f("emailContentType", Ty::Enum(&["text/html", "text/plain"])).def_str("text/html"),
 ];
-const SMS_FIELDS: &[Field] = content_fields![f("content", s(1600)).req(), f("sender", Ty::Pattern(r"^[A-Za-z0-9 ]{1,11}$"))];
+const SMS_FIELDS: &[Field] = content_fields![
+    f("content", s(1600)).req(),
+    f("sender", Ty::Pattern(r"^[A-Za-z0-9 ]{1,11}$"))
+];
 const VOICE_FIELDS: &[Field] = content_fields![f("content", s(1024)).req(), f("voice", s(64))];
 const PUSH_FIELDS: &[Field] = content_fields![
     f("title", s(200)).req(),
     f("body", s(400)).req(),
-    f("pushCategory", Ty::Enum(&["BANNER_BUTTONS", "WITHOUT_BANNER_BUTTONS", "APPROVE_AND_OPEN_APP"])).def_str("BANNER_BUTTONS"),
+    f(
+        "pushCategory",
+        Ty::Enum(&[
+            "BANNER_BUTTONS",
+            "WITHOUT_BANNER_BUTTONS",
+            "APPROVE_AND_OPEN_APP"
+        ])
+    )
+    .def_str("BANNER_BUTTONS"),
 ];
 const ANY_FIELDS: &[Field] = content_fields![];
 
@@ -203,7 +388,9 @@ impl Resource for Contents {
     }
 
     fn fields(&self, input: &Value, existing: Option<&Doc>) -> &'static [Field] {
-        let m = existing.map(|d| &d.data["deliveryMethod"]).unwrap_or(&input["deliveryMethod"]);
+        let m = existing
+            .map(|d| &d.data["deliveryMethod"])
+            .unwrap_or(&input["deliveryMethod"]);
         match m.as_str() {
             Some("Email") => EMAIL_FIELDS,
             Some("SMS") => SMS_FIELDS,
@@ -213,7 +400,12 @@ impl Resource for Contents {
         }
     }
 
-    async fn parent_exists(&self, _app: &crate::state::App, _env_id: &str, parent_id: &str) -> ApiResult<bool> {
+    async fn parent_exists(
+        &self,
+        _app: &crate::state::App,
+        _env_id: &str,
+        parent_id: &str,
+    ) -> ApiResult<bool> {
         Ok(template(parent_id).is_some())
     }
 
@@ -224,7 +416,10 @@ impl Resource for Contents {
         existing: Option<&Doc>,
     ) -> ApiResult<()> {
         let t = template(&doc.parent_id).ok_or_else(ApiError::not_found)?;
-        let method = doc.data["deliveryMethod"].as_str().unwrap_or_default().to_string();
+        let method = doc.data["deliveryMethod"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if !t.delivery_methods.contains(&method.as_str()) {
             return Err(ApiError::one(
                 Detail::invalid(
@@ -242,7 +437,10 @@ impl Resource for Contents {
                 if !known {
                     return Err(ApiError::one(Detail::invalid(
                         field,
-                        format!("The variable ${{{var}}} is not defined by the {} template.", t.name),
+                        format!(
+                            "The variable ${{{var}}} is not defined by the {} template.",
+                            t.name
+                        ),
                     )));
                 }
             }
@@ -290,6 +488,9 @@ pub async fn create_defaults(ctx: &mut WriteCtx<'_>) -> ApiResult<()> {
 mod tests {
     #[test]
     fn finds_variables() {
-        assert_eq!(super::variables_of("a ${otp} b ${user.name.given}${x"), vec!["otp", "user.name.given"]);
+        assert_eq!(
+            super::variables_of("a ${otp} b ${user.name.given}${x"),
+            vec!["otp", "user.name.given"]
+        );
     }
 }

@@ -13,13 +13,19 @@ pub fn path(env: &str, rest: &str) -> String {
 
 /// `POST /users/{id}/mfaEnabled` as the how-to guides write it.
 pub async fn enable_mfa(t: &TestApp, env: &str, user: &str) {
-    let r = t.post(&path(env, &format!("/users/{user}/mfaEnabled")), json!({ "mfaEnabled": true })).await;
+    let r = t
+        .post(
+            &path(env, &format!("/users/{user}/mfaEnabled")),
+            json!({ "mfaEnabled": true }),
+        )
+        .await;
     assert_eq!(r.status, 200, "mfaEnabled: {}", r.text);
     assert_eq!(r.body["mfaEnabled"], true);
 }
 
 pub async fn add_device(t: &TestApp, env: &str, user: &str, body: Value) -> Resp {
-    t.post(&path(env, &format!("/users/{user}/devices")), body).await
+    t.post(&path(env, &format!("/users/{user}/devices")), body)
+        .await
 }
 
 /// Creates an active device and returns its id.
@@ -34,7 +40,10 @@ pub async fn messages_to(t: &TestApp, env: &str, to: &str) -> Vec<Value> {
     let q = serde_urlencoded::to_string([("filter", format!("to eq \"{to}\""))]).unwrap();
     let r = t.get(&path(env, &format!("/outbox?{q}"))).await;
     assert_eq!(r.status, 200, "outbox: {}", r.text);
-    r.body["_embedded"]["messages"].as_array().cloned().unwrap_or_default()
+    r.body["_embedded"]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The first run of `len` digits in a text.
@@ -60,7 +69,10 @@ pub fn digits_in(text: &str, len: usize) -> Option<String> {
 /// The passcode of the newest message to `to`.
 pub async fn latest_otp(t: &TestApp, env: &str, to: &str) -> String {
     let m = messages_to(t, env, to).await;
-    let body = m.first().unwrap_or_else(|| panic!("no message to {to}"))["body"].as_str().unwrap().to_string();
+    let body = m.first().unwrap_or_else(|| panic!("no message to {to}"))["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
     digits_in(&body, 6).unwrap_or_else(|| panic!("no passcode in {body:?}"))
 }
 
@@ -72,11 +84,23 @@ pub fn totp_now(secret: &str) -> String {
 /// An HS256 JWT signed with a client secret.
 pub fn hs256(secret: &str, claims: &Value) -> String {
     use jsonwebtoken::{EncodingKey, Header, encode};
-    encode(&Header::default(), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    encode(
+        &Header::default(),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
 }
 
 /// A device action on `POST /users/{user}/devices/{id}` by media type.
-pub async fn device_action(t: &TestApp, env: &str, user: &str, device: &str, media: &str, body: Value) -> Resp {
+pub async fn device_action(
+    t: &TestApp,
+    env: &str,
+    user: &str,
+    device: &str,
+    media: &str,
+    body: Value,
+) -> Resp {
     t.action(
         Method::POST,
         &path(env, &format!("/users/{user}/devices/{device}")),

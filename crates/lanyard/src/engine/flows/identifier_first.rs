@@ -28,9 +28,15 @@ impl ActionType for IdentifierFirst {
         }
         // A user already named (login_hint_token) only needs the password.
         if let Some(uid) = &flow.user_id
-            && let Some(u) = ctx.app.store.read().get(users::KIND, &flow.env_id, uid).await?
+            && let Some(u) = ctx
+                .app
+                .store
+                .read()
+                .get(users::KIND, &flow.env_id, uid)
+                .await?
         {
-            flow.scratch.insert(SCRATCH.into(), u.data["username"].clone());
+            flow.scratch
+                .insert(SCRATCH.into(), u.data["username"].clone());
             return Ok(Step::Wait(PASSWORD_REQUIRED));
         }
         Ok(Step::Wait(identify::SIGN_ON_REQUIRED))
@@ -39,7 +45,9 @@ impl ActionType for IdentifierFirst {
     fn actions(&self, flow: &Flow, cfg: &Value) -> Vec<&'static str> {
         match flow.status.as_str() {
             identify::SIGN_ON_REQUIRED => vec!["user.lookup"],
-            PASSWORD_REQUIRED => Login.actions(&with_status(flow, login::USERNAME_PASSWORD_REQUIRED), cfg),
+            PASSWORD_REQUIRED => {
+                Login.actions(&with_status(flow, login::USERNAME_PASSWORD_REQUIRED), cfg)
+            }
             _ => Login.actions(flow, cfg),
         }
     }
@@ -59,7 +67,12 @@ impl ActionType for IdentifierFirst {
                 Ok(Step::Wait(PASSWORD_REQUIRED))
             }
             "usernamePassword.check" => {
-                let identifier = flow.scratch.get(SCRATCH).and_then(Value::as_str).unwrap_or_default().to_string();
+                let identifier = flow
+                    .scratch
+                    .get(SCRATCH)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 if let Some(given) = body.get("username").and_then(Value::as_str)
                     && !given.eq_ignore_ascii_case(&identifier)
                 {

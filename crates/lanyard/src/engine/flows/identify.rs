@@ -23,7 +23,10 @@ pub async fn lookup(ctx: &FlowCtx<'_>, flow: &mut Flow, body: &Value) -> ApiResu
         .await?
         .filter(|u| u.data["enabled"] == true)
         .ok_or_else(|| {
-            ApiError::one(Detail::invalid("username", "The user could not be found or cannot sign on."))
+            ApiError::one(Detail::invalid(
+                "username",
+                "The user could not be found or cannot sign on.",
+            ))
         })?;
     flow.user_id = Some(user.id);
     Ok(())

@@ -109,7 +109,6 @@ impl ActionType for Login {
     }
 }
 
-#[allow(clippy::needless_return)]
 /// Single sign-on: whether the browser's session already proved a password for the flow's
 /// user (or for anyone, when the flow has no user yet) recently enough; if so the flow takes
 /// the session's user and `pwd`.
@@ -122,8 +121,7 @@ pub async fn single_sign_on(ctx: &FlowCtx<'_>, flow: &mut Flow) -> ApiResult<boo
         .as_ref()
         .is_some_and(|r| r.prompt.iter().any(|p| p == "login"))
         || max_age == Some(0);
-    if let (Some(uid), Some(pwd_at), false) = (&ctx.session.user_id, ctx.session.pwd_at, forced)
-    {
+    if let (Some(uid), Some(pwd_at), false) = (&ctx.session.user_id, ctx.session.pwd_at, forced) {
         let fresh = max_age.is_none_or(|m| clock::unix() - pwd_at <= m);
         // The session's user must still exist and be enabled (an implicit token is issued
         // without another look at the user).

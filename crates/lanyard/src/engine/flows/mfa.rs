@@ -54,12 +54,14 @@ fn store(flow: &mut Flow, s: &MfaState, devices: &[Doc]) {
     flow.scratch.insert(SCRATCH.into(), json!(s));
     let mut view = json!({ "devices": devices.iter().map(mfa::flow_view).collect::<Vec<_>>() });
     if let Some(id) = &s.device_id {
-        flow.scratch.insert("view".into(), json!({ "selectedDevice": { "id": id } }));
+        flow.scratch
+            .insert("view".into(), json!({ "selectedDevice": { "id": id } }));
         view["selectedDevice"] = json!({ "id": id });
     } else {
         flow.scratch.remove("view");
     }
-    flow.scratch.insert("embedded".into(), json!({ "devices": view["devices"] }));
+    flow.scratch
+        .insert("embedded".into(), json!({ "devices": view["devices"] }));
     if let Some(e) = &s.delivery_error {
         flow.scratch.insert(
             "flowError".into(),
@@ -80,7 +82,10 @@ fn clear(flow: &mut Flow) {
 fn notice_of(flow: &Flow) -> Notice {
     match flow.request.as_ref().and_then(|r| r.pi_template.as_ref()) {
         Some(t) => Notice {
-            template: t["name"].as_str().unwrap_or("strong_authentication").to_string(),
+            template: t["name"]
+                .as_str()
+                .unwrap_or("strong_authentication")
+                .to_string(),
             variant: t["variant"].as_str().map(str::to_string),
             variables: t["variables"].as_object().cloned().unwrap_or_default(),
         },
@@ -156,13 +161,17 @@ impl ActionType for Mfa {
         };
         let user = mfa::user(ctx.app, &flow.env_id, &user_id).await?;
         if user.data["enabled"] != true {
-            return Ok(Step::Fail("access_denied", "The account is disabled.".into()));
+            return Ok(Step::Fail(
+                "access_denied",
+                "The account is disabled.".into(),
+            ));
         }
         if user.data["mfaEnabled"] != true {
             return Ok(without_devices(flow, cfg));
         }
         let policy = policy(ctx, flow, cfg).await?;
-        let devices = mfa::usable_devices(ctx.app, &flow.env_id, &user_id, policy.as_ref(), cfg).await?;
+        let devices =
+            mfa::usable_devices(ctx.app, &flow.env_id, &user_id, policy.as_ref(), cfg).await?;
         let Some(first) = devices.first() else {
             return Ok(without_devices(flow, cfg));
         };
@@ -170,7 +179,8 @@ impl ActionType for Mfa {
             .as_ref()
             .and_then(|p| p.data["authentication"]["deviceSelection"].as_str())
             .unwrap_or("DEFAULT_TO_FIRST");
-        let prompt = selection == "ALWAYS_DISPLAY_DEVICES" || (selection == "PROMPT_TO_SELECT" && devices.len() > 1);
+        let prompt = selection == "ALWAYS_DISPLAY_DEVICES"
+            || (selection == "PROMPT_TO_SELECT" && devices.len() > 1);
         if prompt {
             let state = MfaState {
                 offered: devices.iter().map(|d| d.id.clone()).collect(),
@@ -193,9 +203,16 @@ impl ActionType for Mfa {
                 };
                 store(flow, &state, &devices);
                 if let Some(d) = details.first() {
-                    flow.scratch.insert("flowError".into(), json!({ "code": d.code, "message": d.message }));
+                    flow.scratch.insert(
+                        "flowError".into(),
+                        json!({ "code": d.code, "message": d.message }),
+                    );
                 }
-                Ok(Step::Wait(if several { DEVICE_SELECTION_REQUIRED } else { OTP_REQUIRED }))
+                Ok(Step::Wait(if several {
+                    DEVICE_SELECTION_REQUIRED
+                } else {
+                    OTP_REQUIRED
+                }))
             }
             Err(e) => Err(e),
         }
@@ -224,31 +241,53 @@ impl ActionType for Mfa {
                 self.enter(ctx, flow, cfg).await
             }
             "device.select" => {
-                let id = body["device"]["id"].as_str().ok_or_else(|| ApiError::one(Detail::required("device.id")))?;
+                let id = body["device"]["id"]
+                    .as_str()
+                    .ok_or_else(|| ApiError::one(Detail::required("device.id")))?;
                 let state = load(flow);
                 if !state.offered.iter().any(|d| d == id) {
-                    return Err(ApiError::one(Detail::invalid("device.id", "The device is not one offered by this sign-on.")));
+                    return Err(ApiError::one(Detail::invalid(
+                        "device.id",
+                        "The device is not one offered by this sign-on.",
+                    )));
                 }
                 let user_id = flow.user_id.clone().unwrap_or_default();
                 let policy = policy(ctx, flow, cfg).await?;
-                let devices = mfa::usable_devices(ctx.app, &flow.env_id, &user_id, policy.as_ref(), cfg).await?;
+                let devices =
+                    mfa::usable_devices(ctx.app, &flow.env_id, &user_id, policy.as_ref(), cfg)
+                        .await?;
                 if !devices.iter().any(|d| d.id == id) {
-                    return Err(ApiError::one(Detail::invalid("device.id", "The device can no longer be used.")));
+                    return Err(ApiError::one(Detail::invalid(
+                        "device.id",
+                        "The device can no longer be used.",
+                    )));
                 }
                 select(ctx, flow, policy.as_ref(), &devices, id).await
             }
             "otp.check" => {
                 let input = super::required_str(body, "otp")?;
                 let mut state = load(flow);
-                let device_id = state.device_id.clone().ok_or_else(|| ApiError::InvalidRequest("No device is selected.".into()))?;
+                let device_id = state
+                    .device_id
+                    .clone()
+                    .ok_or_else(|| ApiError::InvalidRequest("No device is selected.".into()))?;
                 let user_id = flow.user_id.clone().unwrap_or_default();
                 let policy = policy(ctx, flow, cfg).await?;
                 let app = ctx.app;
                 let mut tx = app.store.begin().await?;
-                let mut device = mfa::device_for_update(&mut tx, &flow.env_id, &user_id, &device_id).await?;
+                let mut device =
+                    mfa::device_for_update(&mut tx, &flow.env_id, &user_id, &device_id).await?;
                 let ty = device.data["type"].as_str().unwrap_or_default().to_string();
                 let rules = mfa::rules(policy.as_ref(), &ty);
-                let result = mfa::check_code(app, &mut tx, &mut device, state.challenge.as_ref(), &rules, input).await;
+                let result = mfa::check_code(
+                    app,
+                    &mut tx,
+                    &mut device,
+                    state.challenge.as_ref(),
+                    &rules,
+                    input,
+                )
+                .await;
                 tx.commit().await?;
                 if let Err(e) = result {
                     // A code that too many wrong guesses killed is gone for good.
@@ -268,7 +307,9 @@ impl ActionType for Mfa {
                 clear(flow);
                 Ok(Step::Next)
             }
-            _ => Err(ApiError::InvalidRequest(format!("The action '{action}' is not supported here."))),
+            _ => Err(ApiError::InvalidRequest(format!(
+                "The action '{action}' is not supported here."
+            ))),
         }
     }
 }

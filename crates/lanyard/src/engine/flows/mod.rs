@@ -235,7 +235,11 @@ async fn condition_holds(ctx: &FlowCtx<'_>, flow: &Flow, cfg: &Value) -> ApiResu
     // known such a leaf is not understood, and the action runs.
     let user = match &flow.user_id {
         Some(uid) if c.to_string().contains("${user.") => {
-            ctx.app.store.read().get(crate::resources::users::KIND, &flow.env_id, uid).await?
+            ctx.app
+                .store
+                .read()
+                .get(crate::resources::users::KIND, &flow.env_id, uid)
+                .await?
         }
         _ => None,
     };
@@ -269,7 +273,9 @@ fn eval(ctx: &FlowCtx<'_>, user: Option<&crate::store::Doc>, c: &Value) -> Optio
         if path.starts_with('_') {
             return None;
         }
-        let actual = crate::store::json_path(&user?.data, path).cloned().unwrap_or(Value::Null);
+        let actual = crate::store::json_path(&user?.data, path)
+            .cloned()
+            .unwrap_or(Value::Null);
         return Some(match (&actual, expected) {
             (Value::String(a), Value::String(e)) => a.eq_ignore_ascii_case(e),
             (a, e) => a == e,

@@ -353,8 +353,11 @@ pub fn validate(
     let pi_template = match get("pi.template") {
         None => None,
         Some(t) => match serde_json::from_str::<Value>(&t) {
-            Ok(v) if v["name"].as_str().is_some_and(|n| crate::resources::templates::template(n).is_some())
-                && (v.get("variables").is_none() || v["variables"].is_object()) =>
+            Ok(v)
+                if v["name"]
+                    .as_str()
+                    .is_some_and(|n| crate::resources::templates::template(n).is_some())
+                    && (v.get("variables").is_none() || v["variables"].is_object()) =>
             {
                 Some(v)
             }

@@ -117,15 +117,17 @@ pub async fn verify(
     // where the application keeps them.
     let rsa = parse_unverified(token, what)
         .ok()
-        .and_then(|(h, _)| h["alg"].as_str().map(|a| RSA_ALGS.contains(&a) && algs.contains(&a)))
+        .and_then(|(h, _)| {
+            h["alg"]
+                .as_str()
+                .map(|a| RSA_ALGS.contains(&a) && algs.contains(&a))
+        })
         .unwrap_or(false);
     let jwks = match (jwks_of(client), client.data["jwksUrl"].as_str()) {
         (Some(k), _) => Some(k),
-        (None, Some(url)) if rsa => Some(
-            super::remote_jwks::get(app, url)
-                .await
-                .map_err(|m| JwtError::Invalid(format!("The application's jwksUrl could not be used: {m}.")))?,
-        ),
+        (None, Some(url)) if rsa => Some(super::remote_jwks::get(app, url).await.map_err(|m| {
+            JwtError::Invalid(format!("The application's jwksUrl could not be used: {m}."))
+        })?),
         _ => None,
     };
     verify_with_keys(app, client, token, what, algs, jwks)

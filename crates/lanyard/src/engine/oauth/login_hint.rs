@@ -19,13 +19,23 @@ fn invalid(message: &str) -> ApiError {
 
 /// Verifies the token and returns the user it names.
 pub async fn user_of(app: &App, client: &Doc, token: &str) -> ApiResult<Doc> {
-    let v = match client_jwt::verify(app, client, token, "login_hint_token", client_jwt::HMAC_ALGS).await {
+    let v = match client_jwt::verify(
+        app,
+        client,
+        token,
+        "login_hint_token",
+        client_jwt::HMAC_ALGS,
+    )
+    .await
+    {
         Ok(v) => v,
         Err(JwtError::Invalid(m)) => return Err(invalid(&m)),
         Err(JwtError::Server(e)) => return Err(e),
     };
     if v.header.get("cty").is_some() || v.header.get("enc").is_some() {
-        return Err(invalid("The login_hint_token must not be nested or encrypted."));
+        return Err(invalid(
+            "The login_hint_token must not be nested or encrypted.",
+        ));
     }
     let c = &v.claims;
     let client_id = client.data["clientId"].as_str().unwrap_or(&client.id);
@@ -47,10 +57,15 @@ pub async fn user_of(app: &App, client: &Doc, token: &str) -> ApiResult<Doc> {
         Some(_) => return Err(invalid("The login_hint_token has expired.")),
         None => return Err(invalid("The login_hint_token must have an exp.")),
     }
-    if c["nbf"].as_i64().is_some_and(|n| n > now + 60) || c["iat"].as_i64().is_some_and(|i| i > now + 60) {
+    if c["nbf"].as_i64().is_some_and(|n| n > now + 60)
+        || c["iat"].as_i64().is_some_and(|i| i > now + 60)
+    {
         return Err(invalid("The login_hint_token is not valid yet."));
     }
-    let sub = c["sub"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| invalid("The login_hint_token must have a sub."))?;
+    let sub = c["sub"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| invalid("The login_hint_token must have a sub."))?;
     let mut reader = app.store.read();
     let by_id = match uuid::Uuid::parse_str(sub) {
         Ok(_) => reader.get(users::KIND, &client.env_id, sub).await?,
@@ -58,7 +73,11 @@ pub async fn user_of(app: &App, client: &Doc, token: &str) -> ApiResult<Doc> {
     };
     let user = match by_id {
         Some(u) => Some(u),
-        None => reader.find_unique(&client.env_id, users::KIND, "username", sub).await?,
+        None => {
+            reader
+                .find_unique(&client.env_id, users::KIND, "username", sub)
+                .await?
+        }
     };
     user.filter(|u| u.data["enabled"] == true)
         .ok_or_else(|| invalid("The login_hint_token does not name a user who can sign on."))

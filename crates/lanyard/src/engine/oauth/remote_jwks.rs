@@ -33,20 +33,34 @@ pub async fn get(_app: &App, url: &str) -> Result<Value, String> {
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err("it is not an http(s) URL".into());
     }
-    let mut resp = CLIENT.get(url).header("accept", "application/json").send().await.map_err(|e| {
-        if e.is_timeout() { "it did not answer in time".to_string() } else { "it could not be reached".to_string() }
-    })?;
+    let mut resp = CLIENT
+        .get(url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                "it did not answer in time".to_string()
+            } else {
+                "it could not be reached".to_string()
+            }
+        })?;
     if !resp.status().is_success() {
         return Err(format!("it answered {}", resp.status().as_u16()));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|_| "its answer could not be read".to_string())? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|_| "its answer could not be read".to_string())?
+    {
         body.extend_from_slice(&chunk);
         if body.len() > MAX_BYTES {
             return Err("its answer is too large".into());
         }
     }
-    let v: Value = serde_json::from_slice(&body).map_err(|_| "its answer is not JSON".to_string())?;
+    let v: Value =
+        serde_json::from_slice(&body).map_err(|_| "its answer is not JSON".to_string())?;
     if !v["keys"].is_array() {
         return Err("its answer is not a JWK set".into());
     }
