@@ -9,6 +9,7 @@ pub mod message_templates;
 pub mod mfa;
 pub mod notifications;
 pub mod oauth;
+pub mod outbound;
 pub mod otp;
 pub mod password_policy;
 pub mod passwords;

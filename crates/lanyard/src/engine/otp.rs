@@ -42,7 +42,8 @@ pub struct Challenge {
     pub expires_at: i64,
 }
 
-fn digest(salt: &str, code: &str) -> String {
+/// base64url(SHA-256(salt ‖ 0 ‖ code)): how every one-time code is kept.
+pub fn digest(salt: &str, code: &str) -> String {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     ctx.update(salt.as_bytes());
     ctx.update(b"\0");

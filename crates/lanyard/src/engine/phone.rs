@@ -1,28 +1,14 @@
 //! Sends an SMS or voice message through a custom phone delivery provider: the request's URL
 //! and body templates get `${to}`, `${message}`, `${from}` (escaped for where they go: the
 //! query string, a JSON body or a form body), its headers and the provider credentials. Each
-//! attempt has a 5-second timeout; a timeout, connection failure or 5xx answer is retried once.
-
-use std::sync::LazyLock;
-use std::time::Duration;
+//! attempt has the outbound client's 5-second timeout; a timeout, connection failure or 5xx answer is retried once.
 
 use base64::Engine;
 use serde_json::Value;
 
 use super::notifications::{Channel, Message};
 
-const TIMEOUT: Duration = Duration::from_secs(5);
 const ATTEMPTS: usize = 2;
-
-static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
-    reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .connect_timeout(TIMEOUT)
-        // A provider answers; it does not send us elsewhere.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
-});
 
 #[derive(Clone, Copy, PartialEq)]
 enum Escape {
@@ -115,9 +101,11 @@ pub async fn send(request: &Value, auth: &Value, m: &Message<'_>) -> Result<(), 
     let mut last = String::new();
     for _ in 0..ATTEMPTS {
         let mut rb = if post {
-            CLIENT.post(&url).body(body.clone())
+            crate::engine::outbound::client()
+                .post(&url)
+                .body(body.clone())
         } else {
-            CLIENT.get(&url)
+            crate::engine::outbound::client().get(&url)
         };
         for (k, v) in headers {
             rb = rb.header(k.as_str(), v.as_str().unwrap_or_default());

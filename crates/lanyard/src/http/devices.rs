@@ -356,18 +356,7 @@ const MFA_ENABLED_FIELDS: &[Field] = &[f("mfaEnabled", Ty::Bool).req()];
 
 /// PUT (and POST, as the how-to guides write it) `{ "mfaEnabled": bool }`.
 async fn update_mfa_enabled(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Response> {
-    mg.require(Area::Identity, true)?;
-    let (_, input) = read_json(&headers, body, &[JSON]).await?;
-    let b = body_of(MFA_ENABLED_FIELDS, &input)?;
-    let mut tx = mg.app.store.begin().await?;
-    let mut user = tx
-        .get(users::KIND, &mg.env()?.id, mg.param("id"))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    user.data["mfaEnabled"] = b["mfaEnabled"].clone();
-    tx.update_data(&mut user).await?;
-    tx.commit().await?;
-    mg.app.changed();
+    let user = super::users::set_flag(&mg, headers, body, MFA_ENABLED_FIELDS).await?;
     Ok(Json(mfa_enabled_body(&mg, &user)).into_response())
 }
 

@@ -348,16 +348,30 @@ async fn read_enabled(mg: Mgmt) -> ApiResult<Response> {
 const ENABLED_FIELDS: &[Field] = &[f("enabled", Ty::Bool).req()];
 
 async fn update_enabled(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let user = set_flag(&mg, headers, body, ENABLED_FIELDS).await?;
+    Ok(Json(enabled_body(&mg.app, &user)).into_response())
+}
+
+/// `PUT /users/{id}/{flag}` with `{ "<flag>": bool }` (`enabled`, `mfaEnabled`): validates the
+/// one-field body and stores it on the user; returns the user.
+pub(super) async fn set_flag(
+    mg: &Mgmt,
+    headers: HeaderMap,
+    body: Body,
+    fields: &[Field],
+) -> ApiResult<Doc> {
     mg.require(Area::Identity, true)?;
     let (_, input) = read_json(&headers, body, &[JSON]).await?;
-    let b = body_of(ENABLED_FIELDS, &input)?;
+    let b = body_of(fields, &input)?;
     let mut tx = mg.app.store.begin().await?;
-    let mut user = load_write(&mg, &mut tx).await?;
-    user.data["enabled"] = b["enabled"].clone();
+    let mut user = load_write(mg, &mut tx).await?;
+    for f in fields {
+        user.data[f.name] = b[f.name].clone();
+    }
     tx.update_data(&mut user).await?;
     tx.commit().await?;
     mg.app.changed();
-    Ok(Json(enabled_body(&mg.app, &user)).into_response())
+    Ok(user)
 }
 
 // ---- population ----

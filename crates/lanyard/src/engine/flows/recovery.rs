@@ -24,6 +24,7 @@ use super::{Flow, FlowCtx, Step, required_str};
 use crate::clock;
 use crate::engine::message_templates;
 use crate::engine::notifications::{self, Channel, Message};
+use crate::engine::otp;
 use crate::engine::secrets;
 use crate::engine::user_password::{self, SetOptions};
 use crate::error::{ApiError, ApiResult, Detail};
@@ -88,14 +89,6 @@ pub fn normalize(input: &str) -> String {
         .collect()
 }
 
-fn hash(salt: &str, code: &str) -> String {
-    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    ctx.update(salt.as_bytes());
-    ctx.update(b"\0");
-    ctx.update(code.as_bytes());
-    URL_SAFE_NO_PAD.encode(ctx.finish())
-}
-
 /// Why a code was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -111,7 +104,7 @@ impl RecoveryState {
     pub fn issue(&mut self, now: i64) -> String {
         let code = new_code();
         self.salt = URL_SAFE_NO_PAD.encode(secrets::random_bytes(16));
-        self.code_hash = Some(hash(&self.salt, &code));
+        self.code_hash = Some(otp::digest(&self.salt, &code));
         self.expires_at = now + CODE_SECONDS;
         self.failures = 0;
         self.sends += 1;
@@ -142,7 +135,7 @@ impl RecoveryState {
         if self.failures >= MAX_FAILURES || now >= self.expires_at {
             return Err(Refusal::Dead);
         }
-        let typed = hash(&self.salt, &normalize(input));
+        let typed = otp::digest(&self.salt, &normalize(input));
         let expected = self.code_hash.clone().unwrap_or_default();
         let matched = secrets::secret_eq(&typed, &expected) && self.user_id.is_some();
         if matched {

@@ -10,18 +10,8 @@ use serde_json::Value;
 use crate::cache::TtlCache;
 use crate::state::App;
 
-const TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BYTES: usize = 256 * 1024;
 pub const TTL: Duration = Duration::from_secs(300);
-
-static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
-    reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .connect_timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
-});
 
 static CACHE: LazyLock<TtlCache<String, Value>> = LazyLock::new(|| TtlCache::new(TTL, 10_000));
 
@@ -33,7 +23,7 @@ pub async fn get(_app: &App, url: &str) -> Result<Value, String> {
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err("it is not an http(s) URL".into());
     }
-    let mut resp = CLIENT
+    let mut resp = crate::engine::outbound::client()
         .get(url)
         .header("accept", "application/json")
         .send()
