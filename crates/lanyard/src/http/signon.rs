@@ -486,7 +486,18 @@ fn device_selection(v: &View) -> Screen {
     Screen {
         title: "Verify it's you".into(),
         lead: "Choose how to receive a one-time passcode.".into(),
-        body: v.signed_in_as() + &buttons + &v.start_over("Start over"),
+        body: v.signed_in_as() + &flow_notice(v) + &buttons + &v.start_over("Start over"),
+    }
+}
+
+/// What the flow itself reports (a passcode that could not be sent), unless the page already
+/// shows the error of the last action.
+fn flow_notice(v: &View) -> String {
+    match v.data["error"]["message"].as_str() {
+        Some(m) if v.error.is_none() => {
+            format!("<p class=\"status\" role=\"alert\">{}</p>", esc(m))
+        }
+        _ => String::new(),
     }
 }
 
@@ -500,12 +511,7 @@ fn otp_entry(v: &View) -> Screen {
         Some(d) => format!("We sent a passcode: {}.", device_label(d)),
         None => "Enter your one-time passcode.".to_string(),
     };
-    let notice = match v.data["error"]["message"].as_str() {
-        Some(m) if v.error.is_none() => {
-            format!("<p class=\"status\" role=\"alert\">{}</p>", esc(m))
-        }
-        _ => String::new(),
-    };
+    let notice = flow_notice(v);
     let fields = v.input("otp", "Passcode", "text", "one-time-code", "", true);
     let resend = match current {
         Some(d) if !totp => device_button(v, d, "link", "Send a new code"),
