@@ -50,26 +50,26 @@ fn load(flow: &Flow) -> MfaState {
         .unwrap_or_default()
 }
 
+/// Keeps the state and what the flow object shows: the devices (masked), the selected one,
+/// and a delivery failure.
 fn store(flow: &mut Flow, s: &MfaState, devices: &[Doc]) {
     flow.scratch.insert(SCRATCH.into(), json!(s));
-    let mut view = json!({ "devices": devices.iter().map(mfa::flow_view).collect::<Vec<_>>() });
-    if let Some(id) = &s.device_id {
-        flow.scratch
-            .insert("view".into(), json!({ "selectedDevice": { "id": id } }));
-        view["selectedDevice"] = json!({ "id": id });
-    } else {
-        flow.scratch.remove("view");
-    }
+    match &s.device_id {
+        Some(id) => flow
+            .scratch
+            .insert("view".into(), json!({ "selectedDevice": { "id": id } })),
+        None => flow.scratch.remove("view"),
+    };
+    let shown: Vec<Value> = devices.iter().map(mfa::flow_view).collect();
     flow.scratch
-        .insert("embedded".into(), json!({ "devices": view["devices"] }));
-    if let Some(e) = &s.delivery_error {
-        flow.scratch.insert(
+        .insert("embedded".into(), json!({ "devices": shown }));
+    match &s.delivery_error {
+        Some(e) => flow.scratch.insert(
             "flowError".into(),
             json!({ "code": "NOTIFICATION_FAILED", "message": format!("The passcode could not be delivered: {e}") }),
-        );
-    } else {
-        flow.scratch.remove("flowError");
-    }
+        ),
+        None => flow.scratch.remove("flowError"),
+    };
 }
 
 fn clear(flow: &mut Flow) {
@@ -133,13 +133,8 @@ async fn select(
     let sent = if mfa::locked_for(device, clock::unix()).is_some() {
         None
     } else {
-        match mfa::send_code(app, &user, device_id, &rules, &notice_of(flow)).await {
-            Ok(s) => s,
-            Err(e) => {
-                store(flow, &state, devices);
-                return Err(e);
-            }
-        }
+        // A refused send (its limit) leaves the flow as it was: an earlier code still works.
+        mfa::send_code(app, &user, device_id, &rules, &notice_of(flow)).await?
     };
     if let Some((challenge, delivered)) = sent {
         state.challenge = Some(challenge);
