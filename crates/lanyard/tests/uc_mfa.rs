@@ -352,6 +352,16 @@ async fn uc16_passwordless_sign_on() {
         let tokens = exchange(&t, &env, &app, &secret, &q["code"]).await;
         let claims = signon::verify_jwt(&t, &env, tokens["id_token"].as_str().unwrap(), &app).await;
         assert_eq!(claims["amr"], json!(["email"]), "no password");
+        // The same browser again: the session names the user, so the flow goes straight to
+        // the passcode; with prompt=login it asks who signs on.
+        let again = format!(
+            "/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}&response_mode=pi.flow"
+        );
+        let a = signon::browser_get(&t, &mut jar, &again).await;
+        assert_eq!(a.body["status"], "OTP_REQUIRED", "{}", a.text);
+        assert_eq!(a.body["_embedded"]["user"]["id"], user.as_str());
+        let a = signon::browser_get(&t, &mut jar, &format!("{again}&prompt=login")).await;
+        assert_eq!(a.body["status"], "SIGN_ON_REQUIRED", "{}", a.text);
         // An unknown username is refused.
         let mut jar = Jar::new();
         let a = signon::browser_get(&t, &mut jar, &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}&response_mode=pi.flow")).await;

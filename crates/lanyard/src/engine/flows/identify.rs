@@ -1,4 +1,5 @@
-//! Identifying the user before a factor: `SIGN_ON_REQUIRED` with `user.lookup` `{username}`,
+//! Identifying the user before a factor: `SIGN_ON_REQUIRED` with `user.lookup` `{username}`
+//! (or the browser session's user),
 //! used by IDENTIFIER_FIRST and by policies whose first action needs a user but asks no
 //! password (an MFA action first: passwordless). A username that names no enabled user is
 //! refused (a passwordless sign-on cannot hide whether an account exists: it either sends a
@@ -30,4 +31,28 @@ pub async fn lookup(ctx: &FlowCtx<'_>, flow: &mut Flow, body: &Value) -> ApiResu
         })?;
     flow.user_id = Some(user.id);
     Ok(())
+}
+
+/// The browser session's signed-on user becomes the flow's user (an MFA-first policy then
+/// needs no `user.lookup`), unless the client asks for a fresh sign-on (`prompt=login`,
+/// `max_age=0`) or the user can no longer sign on.
+pub async fn from_session(ctx: &FlowCtx<'_>, flow: &mut Flow) -> ApiResult<bool> {
+    let fresh_wanted = flow
+        .request
+        .as_ref()
+        .is_some_and(|r| r.prompt.iter().any(|p| p == "login") || r.max_age == Some(0));
+    let Some(uid) = ctx.session.user_id.as_ref().filter(|_| !fresh_wanted) else {
+        return Ok(false);
+    };
+    let live = ctx
+        .app
+        .store
+        .read()
+        .get(users::KIND, &flow.env_id, uid)
+        .await?
+        .is_some_and(|u| u.data["enabled"] == true);
+    if live {
+        flow.user_id = Some(uid.clone());
+    }
+    Ok(live)
 }

@@ -151,9 +151,10 @@ impl ActionType for Mfa {
     }
 
     async fn enter(&self, ctx: &FlowCtx<'_>, flow: &mut Flow, cfg: &Value) -> ApiResult<Step> {
-        let Some(user_id) = flow.user_id.clone() else {
+        if flow.user_id.is_none() && !identify::from_session(ctx, flow).await? {
             return Ok(Step::Wait(identify::SIGN_ON_REQUIRED));
-        };
+        }
+        let user_id = flow.user_id.clone().unwrap_or_default();
         let user = mfa::user(ctx.app, &flow.env_id, &user_id).await?;
         if user.data["enabled"] != true {
             return Ok(Step::Fail(
