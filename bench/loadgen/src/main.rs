@@ -12,8 +12,13 @@
 //! - `signin`: a whole redirectless sign-in per iteration (authorize with `pi.flow`, the
 //!   `usernamePassword.check` action, resume, the code for tokens) for many users; see
 //!   `signin.rs`. Throughput and latency are per sign-in.
+//! - `signin-mfa`: the same with a LOGIN + email MFA sign-on policy: after the password the
+//!   flow is `OTP_REQUIRED`, the passcode is read from the outbox (admin token; harness
+//!   overhead) and sent with `otp.check`. At least `--requests / 4` users, so that no user gets
+//!   more than Lanyard's 5 passcodes per device in 15 minutes.
 //! - `hash`: no server; times argon2id hashes at Lanyard's parameters on one thread, the
-//!   physical limit of sign-ins per core.
+//!   physical limit of sign-ins per core (`--reuse-memory`: one block array for all hashes, as
+//!   Lanyard hashes now).
 
 mod signin;
 
@@ -41,6 +46,10 @@ enum Scenario {
     /// a whole sign-in: authorize (pi.flow), usernamePassword.check, resume, code → tokens
     #[value(name = "signin")]
     SignIn,
+    /// a sign-in with email MFA: authorize, usernamePassword.check, the passcode from the
+    /// outbox, otp.check, resume, code → tokens
+    #[value(name = "signin-mfa")]
+    SignInMfa,
     /// no server: argon2id hashes per second on one thread
     Hash,
 }
@@ -57,7 +66,7 @@ struct Args {
     scenario: Scenario,
     /// Lanyard's admin-credentials.json (environmentId, clientId, clientSecret, tokenEndpoint,
     /// apiPath, authPath); required except for `hash`.
-    #[arg(long, required_if_eq_any = [("scenario", "token"), ("scenario", "user-read"), ("scenario", "signin")])]
+    #[arg(long, required_if_eq_any = [("scenario", "token"), ("scenario", "user-read"), ("scenario", "signin"), ("scenario", "signin-mfa")])]
     credentials: Option<std::path::PathBuf>,
     /// Where to connect, e.g. http://127.0.0.1:8080 [default: the host in tokenEndpoint].
     #[arg(long)]
@@ -83,7 +92,8 @@ struct Args {
     /// Keep the environment the user-read and signin scenarios create.
     #[arg(long)]
     keep: bool,
-    /// signin: users to create (one iteration signs in the next one in turn).
+    /// signin: users to create (one iteration signs in the next one in turn). signin-mfa: at
+    /// least --requests / 4 (rounded up), as every user may get only 5 passcodes in 15 minutes.
     #[arg(long, default_value_t = 200)]
     users: usize,
     /// signin: every user's password.
@@ -96,6 +106,10 @@ struct Args {
     /// shows what oversubscription costs (cache and memory).
     #[arg(long, default_value_t = 1)]
     hash_threads: usize,
+    /// hash: reuse one argon2 block array for all hashes of a thread (as Lanyard does) instead
+    /// of the plain API's fresh allocation per hash.
+    #[arg(long)]
+    reuse_memory: bool,
     /// hash: argon2id memory cost in KiB (Lanyard's default).
     #[arg(long, default_value_t = 19456)]
     argon2_memory_kib: u32,
@@ -253,7 +267,7 @@ fn token_call(token_path: &str, client_id: &str, secret: &str) -> Call {
 enum Work {
     /// One request.
     Call(Call),
-    /// A whole sign-in (four requests).
+    /// A whole sign-in (four requests; six with MFA).
     SignIn(signin::SignIn),
 }
 
@@ -289,7 +303,9 @@ async fn setup(args: &Args, t: &Target, creds: &Value) -> anyhow::Result<Setup> 
     }
     match args.scenario {
         Scenario::Hash => unreachable!("no setup for hash"),
-        Scenario::SignIn => {
+        Scenario::SignIn | Scenario::SignInMfa => {
+            let mfa = args.scenario == Scenario::SignInMfa;
+            let users = signin_users(args);
             let v: Value = serde_json::from_slice(&body)?;
             let token = v["access_token"]
                 .as_str()
@@ -306,18 +322,25 @@ async fn setup(args: &Args, t: &Target, creds: &Value) -> anyhow::Result<Setup> 
                 &api_prefix,
                 auth_prefix.trim_end_matches('/'),
                 &token,
-                args.users.max(1),
+                users,
                 &args.password,
                 4,
+                mfa,
             )
             .await?;
+            let describe = if mfa {
+                format!(
+                    "authorize (pi.flow) + usernamePassword.check + passcode from the outbox (harness) + otp.check + resume + authorization_code token, {users} users with an EMAIL device"
+                )
+            } else {
+                format!(
+                    "authorize (pi.flow) + usernamePassword.check + resume + authorization_code token, {users} users"
+                )
+            };
             Ok(Setup {
                 work: Work::SignIn(si),
                 cleanup: (!args.keep).then_some((env_path, token)),
-                describe: format!(
-                    "authorize (pi.flow) + usernamePassword.check + resume + authorization_code token, {} users",
-                    args.users.max(1)
-                ),
+                describe,
             })
         }
         Scenario::Token => Ok(Setup {
@@ -381,6 +404,21 @@ async fn setup(args: &Args, t: &Target, creds: &Value) -> anyhow::Result<Setup> 
                 describe: format!("GET {user_path} (bearer)"),
             })
         }
+    }
+}
+
+/// Users for the sign-in scenarios: `--users`; for `signin-mfa` at least `--requests / 4`
+/// (rounded up), so that with up to a quarter more iterations for warm-up and the setup check
+/// no user signs in more than 5 times (Lanyard's passcode limit per device in 15 minutes).
+fn signin_users(args: &Args) -> usize {
+    let users = args.users.max(1);
+    if args.scenario == Scenario::SignInMfa {
+        let need = args.requests.map_or(0, |r| {
+            r.div_ceil(signin::MAX_SIGNINS_PER_MFA_USER as u64 - 1)
+        });
+        users.max(need as usize)
+    } else {
+        users
     }
 }
 
@@ -484,7 +522,7 @@ async fn worker(
                     false
                 }
             },
-            Work::SignIn(si) => match si.iterate(c, &t).await {
+            Work::SignIn(si) => match si.iterate(c, &t, measured).await {
                 Ok(()) => true,
                 Err(f) => {
                     if measured {
@@ -527,14 +565,15 @@ fn run_hash(args: &Args) -> anyhow::Result<()> {
         args.argon2_parallelism,
     );
     let k = args.hash_threads.max(1);
+    let reuse = args.reuse_memory;
     let (rate, cpu_rate) = if k == 1 {
-        signin::hash_rate(args.hashes, m, t, p)?
+        signin::hash_rate(args.hashes, m, t, p, reuse)?
     } else {
         let start = std::time::Instant::now();
         let hs: Vec<_> = (0..k)
             .map(|_| {
                 let n = args.hashes;
-                std::thread::spawn(move || signin::hash_rate(n, m, t, p))
+                std::thread::spawn(move || signin::hash_rate(n, m, t, p, reuse))
             })
             .collect();
         let mut cpu_time = 0.0;
@@ -548,8 +587,13 @@ fn run_hash(args: &Args) -> anyhow::Result<()> {
         (wall_total / start.elapsed().as_secs_f64(), total / cpu_time)
     };
     println!(
-        "scenario     hash: argon2id m={m} KiB, t={t}, p={p}, {k} thread(s), {} hashes each",
-        args.hashes
+        "scenario     hash: argon2id m={m} KiB, t={t}, p={p}, {k} thread(s), {} hashes each, {}",
+        args.hashes,
+        if reuse {
+            "one reused block array per thread"
+        } else {
+            "fresh memory per hash (plain API)"
+        }
     );
     println!(
         "throughput   {rate:.1} hashes/s wall-clock ({:.1} ms per hash), {cpu_rate:.1} per CPU-second",
@@ -559,7 +603,8 @@ fn run_hash(args: &Args) -> anyhow::Result<()> {
         println!(
             "RESULT {}",
             json!({
-                "scenario": "hash", "hashes": args.hashes, "hash_threads": k, "memory_kib": m, "iterations": t,
+                "scenario": "hash", "hashes": args.hashes, "hash_threads": k, "reuse_memory": reuse,
+                "memory_kib": m, "iterations": t,
                 "parallelism": p, "rps": rate, "cpu_rps": cpu_rate, "ms_per_hash": 1000.0 / rate,
             })
         );
@@ -658,6 +703,7 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
         Scenario::Token => ("token", "requests"),
         Scenario::UserRead => ("user-read", "requests"),
         Scenario::SignIn => ("signin", "sign-ins"),
+        Scenario::SignInMfa => ("signin-mfa", "sign-ins"),
         Scenario::Hash => unreachable!(),
     };
     println!("scenario     {name}: {}", setup.describe);
@@ -676,8 +722,19 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
         );
     }
     let mut step_errors = json!({});
+    let mut step_ms = json!({});
     if let Work::SignIn(si) = &*work {
-        for (i, step) in signin::STEPS.iter().enumerate() {
+        // Mean time of each step of the successful steps (measured iterations), in order.
+        let means = si.step_means_ms();
+        let total: f64 = means.iter().map(|(_, ms, _)| ms).sum();
+        for (step, ms, n) in &means {
+            step_ms[*step] = json!(ms);
+            println!(
+                "step mean    {step:<28} {ms:8.2} ms ({:4.1} % of the steps' sum, {n} done)",
+                if total > 0.0 { 100.0 * ms / total } else { 0.0 }
+            );
+        }
+        for (i, step) in si.steps().iter().enumerate() {
             let n = si.step_errors[i].load(Ordering::Relaxed);
             step_errors[*step] = json!(n);
             if n > 0 {
@@ -709,7 +766,8 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
                 "scenario": name, "concurrency": args.concurrency, "threads": threads,
                 "seconds": elapsed, "ok": ok, "errors": errors, "rps": rps,
                 "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": max,
-                "step_errors": step_errors, "memory": mem, "server_cpu_s": server_cpu,
+                "step_errors": step_errors, "step_mean_ms": step_ms, "memory": mem,
+                "server_cpu_s": server_cpu,
             })
         );
     }
