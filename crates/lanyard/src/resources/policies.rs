@@ -263,6 +263,21 @@ impl Resource for Actions {
                 "The population does not exist.",
             )));
         }
+        if let Some(pid) = doc
+            .data
+            .pointer("/deviceAuthenticationPolicy/id")
+            .and_then(Value::as_str)
+            && ctx
+                .tx
+                .get(super::mfa_policies::KIND, &doc.env_id, pid)
+                .await?
+                .is_none()
+        {
+            return Err(ApiError::one(Detail::invalid(
+                "deviceAuthenticationPolicy.id",
+                "The device authentication policy does not exist.",
+            )));
+        }
         if let Some(cond) = doc.data.get("condition") {
             check_condition(cond, "condition")?;
         }
