@@ -1647,3 +1647,72 @@ async fn refresh_tokens_end_with_their_session() {
         );
     }
 }
+
+/// The application's `accessControl`: `ADMIN_USERS_ONLY` admits only users with a role
+/// assignment; a group rule admits no one while Lanyard has no groups.
+#[tokio::test]
+async fn application_access_control_refuses_users_it_does_not_admit() {
+    for db in backends() {
+        let t = TestApp::new(db).await;
+        let env = t.new_env().await;
+        let user = signon::create_user(&t, &env, "alice").await;
+        let mut body = signon::web_app_body("Admins only", CB);
+        body["accessControl"] = json!({ "role": { "type": "ADMIN_USERS_ONLY" } });
+        let app = signon::create_app(&t, &env, body).await;
+        signon::grant(&t, &env, &app, "openid", &["profile"]).await;
+        let sign_on = |jar: &mut Jar| {
+            let (t, env, app) = (&t, env.clone(), app.clone());
+            let mut jar = std::mem::take(jar);
+            async move {
+                let a = signon::browser_get(t, &mut jar, &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}&response_mode=pi.flow")).await;
+                let flow = format!("/{env}/flows/{}", a.body["id"].as_str().unwrap());
+                signon::flow_action(
+                    t,
+                    &mut jar,
+                    &flow,
+                    "usernamePassword.check",
+                    json!({ "username": "alice", "password": PASSWORD }),
+                )
+                .await
+            }
+        };
+        let f = sign_on(&mut Jar::new()).await;
+        assert_eq!(f.body["status"], "FAILED", "{}", f.text);
+        assert_eq!(f.body["error"]["code"], "access_denied", "{}", f.text);
+        // With a role assignment alice is an administrator, and gets in.
+        let roles = t.get("/v1/roles").await;
+        let role = roles.body["_embedded"]["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "Identity Data Read Only")
+            .unwrap()["id"]
+            .clone();
+        let r = t
+            .post(
+                &TestApp::env_path(&env, &format!("/users/{user}/roleAssignments")),
+                json!({ "role": { "id": role }, "scope": { "type": "ENVIRONMENT", "id": env } }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let f = sign_on(&mut Jar::new()).await;
+        assert_eq!(f.body["status"], "COMPLETED", "{}", f.text);
+        // A group rule.
+        let mut body = signon::web_app_body("Group only", CB);
+        body["accessControl"] = json!({ "group": { "type": "ANY_GROUP", "groups": [{ "id": uuid::Uuid::new_v4().to_string() }] } });
+        let grouped = signon::create_app(&t, &env, body).await;
+        signon::grant(&t, &env, &grouped, "openid", &["profile"]).await;
+        let mut jar = Jar::new();
+        let a = signon::browser_get(&t, &mut jar, &format!("/{env}/as/authorize?client_id={grouped}&response_type=code&scope=openid&redirect_uri={CB}&response_mode=pi.flow")).await;
+        let flow = format!("/{env}/flows/{}", a.body["id"].as_str().unwrap());
+        let f = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            json!({ "username": "alice", "password": PASSWORD }),
+        )
+        .await;
+        assert_eq!(f.body["status"], "FAILED", "{}", f.text);
+    }
+}

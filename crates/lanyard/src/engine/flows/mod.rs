@@ -4,6 +4,7 @@
 //! accepts there, and what each does. OIDC authorize, pi.flow and the hosted pages all drive
 //! the same flows.
 
+pub mod access;
 pub mod identifier_first;
 pub mod identify;
 pub mod login;
@@ -156,7 +157,10 @@ pub fn allowed_actions(flow: &Flow) -> Vec<&'static str> {
 pub async fn run(ctx: &FlowCtx<'_>, flow: &mut Flow) -> ApiResult<()> {
     while !flow.is_done() {
         let Some(cfg) = flow.current().cloned() else {
-            flow.status = COMPLETED.into();
+            match access::refusal(ctx.app, flow).await? {
+                Some(why) => flow.fail("access_denied", why),
+                None => flow.status = COMPLETED.into(),
+            }
             break;
         };
         if !condition_holds(ctx, flow, &cfg).await? {
