@@ -22,6 +22,9 @@ pub struct App {
     pub environments: TtlCache<String, Doc>,
     /// Verified management API bearer tokens (by SHA-256) and their actors.
     pub actors: TtlCache<String, Actor>,
+    /// Sign-on configuration read on every sign-in (applications, their grants, their sign-on
+    /// policy and its actions), by a key naming what was read.
+    pub sign_on_config: TtlCache<String, std::sync::Arc<Vec<Doc>>>,
 }
 
 /// How long hot entries are trusted before the database is asked again.
@@ -42,6 +45,7 @@ impl App {
             metrics,
             environments: TtlCache::new(CACHE_TTL, 10_000),
             actors: TtlCache::new(CACHE_TTL, 50_000),
+            sign_on_config: TtlCache::new(CACHE_TTL, 50_000),
         }
     }
 }
@@ -53,6 +57,60 @@ impl App {
     /// may have changed). Other processes see the change within `CACHE_TTL`.
     pub fn changed(&self) {
         self.actors.clear();
+        self.sign_on_config.clear();
+    }
+
+    /// A configuration document by kind and id, through the sign-on configuration cache.
+    pub async fn cached_doc(
+        &self,
+        kind: &str,
+        env_id: &str,
+        id: &str,
+    ) -> crate::error::ApiResult<Option<Doc>> {
+        let found = self
+            .cached_config(format!("doc|{kind}|{env_id}|{id}"), || async {
+                Ok(self
+                    .store
+                    .read()
+                    .get(kind, env_id, id)
+                    .await?
+                    .into_iter()
+                    .collect())
+            })
+            .await?;
+        Ok(found.first().cloned())
+    }
+
+    /// The children of a configuration document (grants, sign-on policy assignments,
+    /// actions), through the sign-on configuration cache.
+    pub async fn cached_children(
+        &self,
+        kind: &str,
+        env_id: &str,
+        parent_id: &str,
+    ) -> crate::error::ApiResult<std::sync::Arc<Vec<Doc>>> {
+        self.cached_config(format!("children|{kind}|{env_id}|{parent_id}"), || async {
+            self.store.read().children(kind, env_id, parent_id).await
+        })
+        .await
+    }
+
+    /// Documents from the sign-on configuration cache, or `load`ed and remembered under `key`.
+    pub async fn cached_config<F, Fut>(
+        &self,
+        key: String,
+        load: F,
+    ) -> crate::error::ApiResult<std::sync::Arc<Vec<Doc>>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = crate::error::ApiResult<Vec<Doc>>>,
+    {
+        if let Some(v) = self.sign_on_config.get(&key) {
+            return Ok(v);
+        }
+        let v = std::sync::Arc::new(load().await?);
+        self.sign_on_config.put(key, v.clone(), None);
+        Ok(v)
     }
 
     pub fn public_url(&self) -> &str {

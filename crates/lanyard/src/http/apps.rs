@@ -104,6 +104,7 @@ pub async fn rotate(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Respo
     doc.secrets = Some(mg.app.master.encrypt_json(&new));
     tx.update_data(&mut doc).await?;
     tx.commit().await?;
+    mg.app.changed();
     Ok(Json(render(&mg, &doc, &new)).into_response())
 }
 
@@ -128,5 +129,6 @@ pub async fn drop_previous(mg: Mgmt) -> ApiResult<StatusCode> {
     doc.secrets = Some(mg.app.master.encrypt_json(&secrets));
     tx.update_data(&mut doc).await?;
     tx.commit().await?;
+    mg.app.changed();
     Ok(StatusCode::NO_CONTENT)
 }

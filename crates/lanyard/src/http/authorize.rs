@@ -62,26 +62,23 @@ async fn choose_policy(
     client: &Doc,
     acr_values: &[String],
 ) -> ApiResult<Option<Doc>> {
-    let mut reader = app.store.read();
-    let mut assigned = reader
-        .children(applications::ASSIGNMENT_KIND, env_id, &client.id)
-        .await?;
+    let mut assigned: Vec<Doc> = app
+        .cached_children(applications::ASSIGNMENT_KIND, env_id, &client.id)
+        .await?
+        .to_vec();
     assigned.sort_by_key(|a| a.data["priority"].as_i64().unwrap_or(i64::MAX));
     let mut candidates = Vec::new();
     for a in &assigned {
-        if let Some(p) = reader
-            .get(
-                policies::KIND,
-                env_id,
-                a.data["signOnPolicy"]["id"].as_str().unwrap_or_default(),
-            )
-            .await?
-        {
+        let id = a.data["signOnPolicy"]["id"].as_str().unwrap_or_default();
+        if let Some(p) = app.cached_doc(policies::KIND, env_id, id).await? {
             candidates.push(p);
         }
     }
     if candidates.is_empty() {
-        candidates = reader.children(policies::KIND, env_id, "").await?;
+        candidates = app
+            .cached_children(policies::KIND, env_id, "")
+            .await?
+            .to_vec();
         if acr_values.is_empty() {
             candidates.retain(|p| p.data["default"] == true);
         }
@@ -282,10 +279,9 @@ async fn authorize(
         ));
     };
     let mut actions = app
-        .store
-        .read()
-        .children(policies::ACTION_KIND, env_id, &policy.id)
-        .await?;
+        .cached_children(policies::ACTION_KIND, env_id, &policy.id)
+        .await?
+        .to_vec();
     actions.sort_by_key(|a| a.data["priority"].as_i64().unwrap_or(i64::MAX));
 
     // The browser session: reuse a live one, else start one.
@@ -391,10 +387,7 @@ async fn finish(app: &App, cookie: &str, flow: Flow) -> ApiResult<Response> {
     let auth_time = flow.auth_time.unwrap_or_else(crate::clock::unix);
     let session: Session =
         sessions::sign_on(app, &flow.env_id, cookie, &user_id, &flow.amr, auth_time).await?;
-    let client = app
-        .store
-        .read()
-        .get(applications::KIND, &flow.env_id, &flow.application.id)
+    let client = applications::cached(app, &flow.env_id, &flow.application.id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let scopes = grants::resolve(app, &client, &req.scopes).await?;

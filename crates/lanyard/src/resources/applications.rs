@@ -546,12 +546,27 @@ pub async fn find_by_client_id(app: &App, env_id: &str, client_id: &str) -> ApiR
         return Ok(None);
     }
     // Unique keys compare case-insensitively; an OAuth client_id is compared exactly.
-    Ok(app
-        .store
-        .read()
-        .find_unique(env_id, KIND, "clientId", client_id)
-        .await?
-        .filter(|d| d.data["clientId"].as_str() == Some(client_id)))
+    let found = app
+        .cached_config(format!("client|{env_id}|{client_id}"), || async {
+            Ok(app
+                .store
+                .read()
+                .find_unique(env_id, KIND, "clientId", client_id)
+                .await?
+                .into_iter()
+                .collect())
+        })
+        .await?;
+    Ok(found
+        .first()
+        .filter(|d| d.data["clientId"].as_str() == Some(client_id))
+        .cloned())
+}
+
+/// An application by id, through the sign-on configuration cache (at most `CACHE_TTL` old
+/// on other nodes; local writes clear it).
+pub async fn cached(app: &App, env_id: &str, id: &str) -> ApiResult<Option<Doc>> {
+    app.cached_doc(KIND, env_id, id).await
 }
 
 pub fn secrets_of(app: &App, doc: &Doc) -> ApiResult<Value> {

@@ -13,16 +13,14 @@ pub async fn refusal(app: &App, flow: &Flow) -> ApiResult<Option<&'static str>> 
     let Some(user_id) = &flow.user_id else {
         return Ok(None);
     };
-    let mut reader = app.store.read();
-    let Some(client) = reader
-        .get(applications::KIND, &flow.env_id, &flow.application.id)
-        .await?
-    else {
+    let Some(client) = applications::cached(app, &flow.env_id, &flow.application.id).await? else {
         return Ok(None);
     };
     let rules = &client.data["accessControl"];
     if rules["role"]["type"] == "ADMIN_USERS_ONLY"
-        && reader
+        && app
+            .store
+            .read()
             .children(roles::KIND, &flow.env_id, user_id)
             .await?
             .is_empty()

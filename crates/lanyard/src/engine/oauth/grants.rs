@@ -54,29 +54,22 @@ impl ScopeSet {
 /// Resolves requested scopes against the application's grants; an ungranted scope is `invalid_scope`.
 pub async fn resolve(app: &App, client: &Doc, requested: &[String]) -> ApiResult<ScopeSet> {
     let mut set = ScopeSet::default();
-    let mut reader = app.store.read();
-    let grants = reader
-        .children(applications::GRANT_KIND, &client.env_id, &client.id)
+    let grants = app
+        .cached_children(applications::GRANT_KIND, &client.env_id, &client.id)
         .await?;
     let mut granted: Vec<(String, Doc)> = Vec::new();
-    for g in &grants {
-        let Some(res) = reader
-            .get(
-                resources::KIND,
-                &client.env_id,
-                g.data["resource"]["id"].as_str().unwrap_or_default(),
-            )
+    for g in grants.iter() {
+        let res_id = g.data["resource"]["id"].as_str().unwrap_or_default();
+        let Some(res) = app
+            .cached_doc(resources::KIND, &client.env_id, res_id)
             .await?
         else {
             continue;
         };
         for s in g.data["scopes"].as_array().into_iter().flatten() {
-            if let Some(scope) = reader
-                .get(
-                    resources::SCOPE_KIND,
-                    &client.env_id,
-                    s["id"].as_str().unwrap_or_default(),
-                )
+            let scope_id = s["id"].as_str().unwrap_or_default();
+            if let Some(scope) = app
+                .cached_doc(resources::SCOPE_KIND, &client.env_id, scope_id)
                 .await?
             {
                 granted.push((
