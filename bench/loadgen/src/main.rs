@@ -93,7 +93,8 @@ struct Args {
     #[arg(long)]
     keep: bool,
     /// signin: users to create (one iteration signs in the next one in turn). signin-mfa: at
-    /// least --requests / 4 (rounded up), as every user may get only 5 passcodes in 15 minutes.
+    /// least --requests / 4 (rounded up) and enough for the warm-up, as every user may get only
+    /// 5 passcodes in 15 minutes.
     #[arg(long, default_value_t = 200)]
     users: usize,
     /// signin: every user's password.
@@ -408,18 +409,24 @@ async fn setup(args: &Args, t: &Target, creds: &Value) -> anyhow::Result<Setup> 
 }
 
 /// Users for the sign-in scenarios: `--users`; for `signin-mfa` at least `--requests / 4`
-/// (rounded up), so that with up to a quarter more iterations for warm-up and the setup check
-/// no user signs in more than 5 times (Lanyard's passcode limit per device in 15 minutes).
+/// (rounded up), and enough for the measured sign-ins plus the warm-up (assumed at most 200
+/// sign-ins/s) and the setup's check at 5 sign-ins per user: Lanyard sends at most 5 passcodes
+/// per device in 15 minutes. (An iteration that would exceed it fails at once with a message.)
 fn signin_users(args: &Args) -> usize {
     let users = args.users.max(1);
-    if args.scenario == Scenario::SignInMfa {
-        let need = args.requests.map_or(0, |r| {
-            r.div_ceil(signin::MAX_SIGNINS_PER_MFA_USER as u64 - 1)
-        });
-        users.max(need as usize)
-    } else {
-        users
+    if args.scenario != Scenario::SignInMfa {
+        return users;
     }
+    let per_user = signin::MAX_SIGNINS_PER_MFA_USER as u64;
+    // Without --requests, the run is bounded by --duration: assume up to 200 sign-ins/s.
+    let requests = args
+        .requests
+        .unwrap_or((args.duration.max(0.0) * 200.0).ceil() as u64);
+    let warmup = (args.warmup.max(0.0) * 200.0).ceil() as u64 + 1;
+    let need = requests
+        .div_ceil(per_user - 1)
+        .max((requests + warmup).div_ceil(per_user));
+    users.max(need as usize)
 }
 
 #[derive(Default)]
