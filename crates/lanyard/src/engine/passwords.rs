@@ -142,6 +142,9 @@ fn verify_argon2(password: &[u8], h: &PasswordHash<'_>) -> bool {
     let Ok(params) = Params::try_from(h) else {
         return false;
     };
+    if !within_limits(&params) {
+        return false;
+    }
     let mut salt_buf = [0u8; 64];
     let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
         return false;
@@ -158,7 +161,13 @@ fn verify_argon2(password: &[u8], h: &PasswordHash<'_>) -> bool {
     computed.is_ok() && bool::from(out.ct_eq(expected))
 }
 
-/// Whether a value given as a password is already a hash we can import.
+/// The costs Lanyard will spend on one stored argon2 hash: at most 1 GiB of memory, 64
+/// passes and 16 lanes, so an imported hash cannot make a sign-in exhaust the server.
+fn within_limits(p: &Params) -> bool {
+    p.m_cost() <= 1024 * 1024 && p.t_cost() <= 64 && p.p_cost() <= 16
+}
+
+/// Whether a value given as a password looks like a hash we can import.
 pub fn is_supported_hash(value: &str) -> bool {
     value.starts_with("$argon2")
         || value.starts_with("$2a$")
@@ -166,6 +175,16 @@ pub fn is_supported_hash(value: &str) -> bool {
         || value.starts_with("$2y$")
 }
 
+/// Whether an argon2 PHC string parses and its costs are within the limits Lanyard verifies.
+pub fn valid_argon2(value: &str) -> bool {
+    PasswordHash::new(value)
+        .ok()
+        .filter(|h| {
+            h.algorithm.as_str().starts_with("argon2") && h.salt.is_some() && h.hash.is_some()
+        })
+        .and_then(|h| Params::try_from(&h).ok())
+        .is_some_and(|p| within_limits(&p))
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +206,17 @@ mod tests {
         let b = bcrypt::hash("pw", 4).unwrap();
         assert!(verify_sync("pw", &b) && !verify_sync("px", &b));
         assert!(!verify_sync("pw", "garbage"));
+    }
+
+    #[test]
+    fn oversized_imported_hashes_are_refused() {
+        let ok = hash_sync("pw", SMALL).unwrap();
+        assert!(valid_argon2(&ok));
+        let huge = ok.replace("m=1024", "m=4194304");
+        assert!(!valid_argon2(&huge), "{huge}");
+        assert!(!verify_sync("pw", &huge), "not even tried");
+        assert!(!valid_argon2(&ok.replace("t=1", "t=1000")));
+        assert!(!valid_argon2("$argon2id$garbage"));
     }
 
     /// A hash made by the plain `argon2` API (which allocates its own memory) verifies here.

@@ -251,8 +251,8 @@ fn imported_hash(value: &str, target: &str) -> ApiResult<Option<String>> {
         }
     }
     let valid_bcrypt = || v.parse::<bcrypt::HashParts>().is_ok();
-    let valid_argon2 =
-        || argon2::PasswordHash::new(v).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"));
+    // An argon2 hash whose costs are beyond what a sign-in may spend is refused too.
+    let valid_argon2 = || passwords::valid_argon2(v);
     let bad = |m: &str| Err(ApiError::one(Detail::invalid(target, m)));
     match scheme.as_deref() {
         Some("BCRYPT") if valid_bcrypt() => Ok(Some(v.to_string())),
