@@ -668,13 +668,14 @@ async fn uc20_authenticator_app() {
         )
         .await;
         assert_eq!(w.status, 400, "{}", w.text);
+        let activation_code = mfa::totp_now(&secret);
         let a = mfa::device_action(
             &t,
             &env,
             &user,
             &totp,
             "device.activate",
-            json!({ "otp": mfa::totp_now(&secret) }),
+            json!({ "otp": activation_code }),
         )
         .await;
         assert_eq!(a.status, 200, "{}", a.text);
@@ -700,11 +701,19 @@ async fn uc20_authenticator_app() {
             mfa::messages_to(&t, &env, PHONE).await.is_empty(),
             "nothing is sent for TOTP"
         );
-        // The activation code cannot be replayed; a fresh step's code may not exist yet, so
-        // wait for the next step.
-        let now = lanyard::clock::unix();
-        tokio::time::sleep(std::time::Duration::from_secs((30 - now % 30 + 1) as u64)).await;
-        let code = mfa::totp_now(&secret);
+        // The activation's code (its time step) cannot be used again ...
+        let w = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "otp.check",
+            json!({ "otp": activation_code }),
+        )
+        .await;
+        assert_eq!(w.status, 400, "a TOTP step is accepted once: {}", w.text);
+        assert_eq!(w.body["details"][0]["code"], "INVALID_OTP");
+        // ... but the next step's code (within the ±1 step window) is a fresh one.
+        let code = lanyard::engine::otp::totp(&secret, lanyard::clock::unix() + 30).unwrap();
         let f = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": code })).await;
         assert_eq!(f.body["status"], "COMPLETED", "{}", f.text);
         let r = signon::browser_get(&t, &mut jar, f.body["resumeUrl"].as_str().unwrap()).await;
