@@ -1183,7 +1183,8 @@ async fn chromium_signs_on_with_an_emailed_passcode() {
         let text = text.as_str().unwrap_or_default();
         if text.contains("Choose how to receive a one-time passcode") {
             assert!(
-                text.contains("Mail (Email)") && text.contains("Text message to *******23"),
+                text.contains("Mail (Email to ja****@example.com)")
+                    && text.contains("Text message to *******23"),
                 "{text}"
             );
             break;
@@ -1194,9 +1195,11 @@ async fn chromium_signs_on_with_an_emailed_passcode() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    screenshot(&mut cdp, "-devices").await;
     cdp.eval("[...document.querySelectorAll('button.primary')].find(b => b.textContent.startsWith('Mail')).click()").await;
     // The code is sent and the passcode field has the focus.
     wait_for_focus(&mut cdp, "otp").await;
+    screenshot(&mut cdp, "-otp").await;
     let code = emailed_code(&t, &s.env).await;
     cdp.type_text(&code).await;
     cdp.click("button.primary").await;
@@ -1237,4 +1240,19 @@ async fn wait_for_focus(cdp: &mut Cdp, id: &str) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// With LANYARD_SIGNON_SCREENSHOT=/path.png, keeps a screenshot of the page as /path{suffix}.png.
+async fn screenshot(cdp: &mut Cdp, suffix: &str) {
+    let Ok(path) = std::env::var("LANYARD_SIGNON_SCREENSHOT") else {
+        return;
+    };
+    use base64::Engine;
+    let shot = cdp
+        .call("Page.captureScreenshot", json!({ "format": "png" }))
+        .await;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap_or_default())
+        .unwrap_or_default();
+    let _ = std::fs::write(path.replace(".png", &format!("{suffix}.png")), png);
 }

@@ -452,10 +452,28 @@ fn device_label(d: &Value) -> String {
         .as_str()
         .or(d["email"].as_str())
         .unwrap_or_default();
+    let what = if to.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind} to {to}")
+    };
     match d["nickname"].as_str() {
-        Some(n) if !n.is_empty() => format!("{n} ({kind})"),
-        _ if to.is_empty() => kind.to_string(),
-        _ => format!("{kind} to {to}"),
+        Some(n) if !n.is_empty() => format!("{n} ({what})"),
+        _ => what,
+    }
+}
+
+/// What the passcode screen says was sent, and where.
+fn sent_to(d: &Value) -> String {
+    let to = d["phone"]
+        .as_str()
+        .or(d["email"].as_str())
+        .unwrap_or_default();
+    match d["type"].as_str() {
+        Some("SMS") => format!("We texted a passcode to {to}."),
+        Some("VOICE") => format!("We are calling {to} with your passcode."),
+        Some("EMAIL") => format!("We emailed a passcode to {to}."),
+        _ => "Enter your one-time passcode.".to_string(),
     }
 }
 
@@ -508,7 +526,7 @@ fn otp_entry(v: &View) -> Screen {
     let totp = current.is_some_and(|d| d["type"] == "TOTP");
     let lead = match current {
         Some(_) if totp => "Enter the code your authenticator app shows.".to_string(),
-        Some(d) => format!("We sent a passcode: {}.", device_label(d)),
+        Some(d) => sent_to(d),
         None => "Enter your one-time passcode.".to_string(),
     };
     let notice = flow_notice(v);
@@ -740,6 +758,10 @@ impl View<'_> {
         }
         if ty == "text" {
             attrs += " autocapitalize=\"none\" spellcheck=\"false\"";
+        }
+        if name == "otp" {
+            // Passcodes are digits: phones show the number pad.
+            attrs += " inputmode=\"numeric\"";
         }
         format!(
             "<div class=\"field\"><label for=\"{n}\">{l}</label>\
