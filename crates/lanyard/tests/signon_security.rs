@@ -1716,3 +1716,39 @@ async fn application_access_control_refuses_users_it_does_not_admit() {
         assert_eq!(f.body["status"], "FAILED", "{}", f.text);
     }
 }
+
+/// Wrong passwords sent at the same time all count: the hash runs outside the write
+/// transaction, but each failure is recorded on the stored state.
+#[tokio::test]
+async fn concurrent_wrong_passwords_all_count_toward_the_lockout() {
+    for db in backends() {
+        let t = TestApp::new(db).await;
+        let env = t.new_env().await;
+        let user = signon::create_user(&t, &env, "target").await;
+        let app = signon::create_app(&t, &env, signon::web_app_body("Web", CB)).await;
+        signon::grant(&t, &env, &app, "openid", &["profile"]).await;
+        let mut attempts = Vec::new();
+        for i in 0..8 {
+            let (t, env, app) = (&t, env.clone(), app.clone());
+            attempts.push(async move {
+                let mut jar = Jar::new();
+                let a = signon::browser_get(t, &mut jar, &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}&response_mode=pi.flow")).await;
+                let flow = format!("/{env}/flows/{}", a.body["id"].as_str().unwrap());
+                signon::flow_action(t, &mut jar, &flow, "usernamePassword.check", json!({ "username": "target", "password": format!("wrong-{i}") })).await
+            });
+        }
+        let results = futures_util::future::join_all(attempts).await;
+        assert!(
+            results.iter().all(|r| r.status == StatusCode::BAD_REQUEST),
+            "all refused"
+        );
+        let state = t
+            .get(&TestApp::env_path(&env, &format!("/users/{user}/password")))
+            .await;
+        assert_eq!(
+            state.body["status"], "PASSWORD_LOCKED_OUT",
+            "{}",
+            state.text
+        );
+    }
+}

@@ -497,6 +497,44 @@ pub async fn check<L: Lookup + ?Sized>(
     user: &mut Doc,
     password: &str,
 ) -> ApiResult<CheckOutcome> {
+    check_known(app, db, user, password, None).await
+}
+
+/// The hash of a check, done on a copy of the user read outside any transaction (a hash is
+/// ~15 ms of CPU: no write lock or open transaction should wait on it). None when the check
+/// needs no hash (no password, locked out).
+pub async fn verify_detached(app: &App, snapshot: &Doc, password: &str) -> ApiResult<Option<bool>> {
+    let mut s = state_of(snapshot);
+    lift_expired_lockout(&mut s, OffsetDateTime::now_utc());
+    if s.status == NO_PASSWORD || s.status == PASSWORD_LOCKED_OUT {
+        return Ok(None);
+    }
+    Ok(Some(verify(app, snapshot, password).await?))
+}
+
+/// [`check`] on the stored `user` (in the write transaction) with the result of
+/// [`verify_detached`] on `snapshot`; the hash is computed again only if the stored password
+/// changed in between. Failures are counted on the stored state, so concurrent checks all
+/// count.
+pub async fn check_after<L: Lookup + ?Sized>(
+    app: &App,
+    db: &mut L,
+    user: &mut Doc,
+    snapshot: &Doc,
+    password: &str,
+    verified: Option<bool>,
+) -> ApiResult<CheckOutcome> {
+    let same_hash = user.secrets == snapshot.secrets;
+    check_known(app, db, user, password, verified.filter(|_| same_hash)).await
+}
+
+async fn check_known<L: Lookup + ?Sized>(
+    app: &App,
+    db: &mut L,
+    user: &mut Doc,
+    password: &str,
+    verified: Option<bool>,
+) -> ApiResult<CheckOutcome> {
     let now = OffsetDateTime::now_utc();
     let mut s = state_of(user);
     let mut changed = lift_expired_lockout(&mut s, now);
@@ -506,7 +544,10 @@ pub async fn check<L: Lookup + ?Sized>(
         CheckOutcome::LockedOut {
             seconds_until_unlock: seconds_until(s.unlock_at.as_deref(), now),
         }
-    } else if verify(app, user, password).await? {
+    } else if match verified {
+        Some(v) => v,
+        None => verify(app, user, password).await?,
+    } {
         if s.failure_count != 0 {
             s.failure_count = 0;
             changed = true;

@@ -172,13 +172,16 @@ pub async fn check_password(
             .map(|l| l.failure_count - 1);
         return Err(mismatch(remaining));
     };
+    // The hash runs before the write transaction, which then records its outcome.
+    let verified = user_password::verify_detached(app, &found, password).await?;
     let mut tx = app.store.begin().await?;
     let mut user = tx
         .get(users::KIND, &flow.env_id, &found.id)
         .await?
         .ok_or_else(bad_credentials)?;
     let before = user.data.clone();
-    let outcome = user_password::check(app, &mut tx, &mut user, password).await?;
+    let outcome =
+        user_password::check_after(app, &mut tx, &mut user, &found, password, verified).await?;
     let policy = password_policy::policy_for(&mut tx, &user).await?;
     if user.data != before {
         tx.update_data(&mut user).await?;
