@@ -362,6 +362,9 @@ pub async fn device_for_update(
     user_id: &str,
     device_id: &str,
 ) -> ApiResult<Doc> {
+    // The device row is locked until the transaction ends (PostgreSQL), so concurrent
+    // checks and sends on one device all count.
+    tx.lock(env_id, device_id).await?;
     tx.get(devices::KIND, env_id, device_id)
         .await?
         .filter(|d| d.parent_id == user_id)

@@ -123,9 +123,8 @@ pub async fn sign_on(
         pwd_at: amr.iter().any(|a| a == "pwd").then_some(auth_time),
         mfa_at: amr.iter().any(|a| a != "pwd").then_some(auth_time),
     };
-    let _ = app.store.runtime_delete(KIND, &hash(cookie)).await?;
     app.store
-        .runtime_put(
+        .runtime_upsert(
             KIND,
             &hash(cookie),
             env_id,
@@ -142,9 +141,8 @@ pub async fn sign_on(
 const LIVE_KIND: &str = "sessionLive";
 
 async fn mark_live(app: &App, s: &Session) -> ApiResult<()> {
-    app.store.runtime_delete(LIVE_KIND, &s.id).await?;
     app.store
-        .runtime_put(
+        .runtime_upsert(
             LIVE_KIND,
             &s.id,
             &s.env_id,

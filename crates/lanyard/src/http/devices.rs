@@ -73,6 +73,7 @@ async fn user_of(mg: &Mgmt, param: &str) -> ApiResult<Doc> {
 }
 
 async fn device_in(mg: &Mgmt, tx: &mut Tx) -> ApiResult<Doc> {
+    tx.lock(&mg.env()?.id, mg.param("id")).await?;
     tx.get(KIND, &mg.env()?.id, mg.param("id"))
         .await?
         .filter(|d| d.parent_id == mg.param("parentId"))

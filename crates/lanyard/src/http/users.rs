@@ -113,6 +113,8 @@ async fn load_read(mg: &Mgmt) -> ApiResult<Doc> {
 }
 
 async fn load_write(mg: &Mgmt, tx: &mut Tx) -> ApiResult<Doc> {
+    // Writers of one user take turns (PostgreSQL row lock): no lost failure counts or flags.
+    tx.lock(&mg.env()?.id, mg.param("id")).await?;
     tx.get(KIND, &mg.env()?.id, mg.param("id"))
         .await?
         .ok_or_else(ApiError::not_found)

@@ -39,6 +39,29 @@ impl Store {
         Ok(())
     }
 
+    /// Inserts the item, or replaces it when one with this kind and id exists (markers that
+    /// concurrent requests may both write: revoked token ids, live sessions).
+    pub async fn runtime_upsert(
+        &self,
+        kind: &str,
+        id: &str,
+        env_id: &str,
+        data: &Value,
+        expires_at: i64,
+    ) -> ApiResult<()> {
+        let mut args = args_of(&strs(&[kind, id, env_id, &data.to_string()]))?;
+        bind(&mut args, &Param::Int(expires_at))?;
+        sqlx::query_with(
+            "INSERT INTO runtime (kind, id, env_id, data, expires_at, version) VALUES ($1, $2, $3, $4, $5, 0) \
+             ON CONFLICT (kind, id) DO UPDATE SET env_id = excluded.env_id, data = excluded.data, \
+             expires_at = excluded.expires_at, version = runtime.version + 1",
+            args,
+        )
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// The item if it exists and has not expired.
     pub async fn runtime_get(&self, kind: &str, id: &str) -> ApiResult<Option<Item>> {
         let mut args = args_of(&strs(&[kind, id]))?;

@@ -175,6 +175,8 @@ pub async fn check_password(
     // The hash runs before the write transaction, which then records its outcome.
     let verified = user_password::verify_detached(app, &found, password).await?;
     let mut tx = app.store.begin().await?;
+    // Concurrent checks of one user take turns (PostgreSQL row lock), so every failure counts.
+    tx.lock(&flow.env_id, &found.id).await?;
     let mut user = tx
         .get(users::KIND, &flow.env_id, &found.id)
         .await?

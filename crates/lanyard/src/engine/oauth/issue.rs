@@ -276,18 +276,16 @@ pub async fn id_token(
 
 /// Records an access token id as revoked until it expires.
 pub async fn revoke_jti(app: &App, env_id: &str, jti: &str, exp: i64) -> ApiResult<()> {
-    if app.store.runtime_get(REVOKED_KIND, jti).await?.is_none() {
-        app.store
-            .runtime_put(
-                REVOKED_KIND,
-                jti,
-                env_id,
-                &json!({}),
-                exp.max(clock::unix() + 1),
-            )
-            .await?;
-    }
-    Ok(())
+    // Concurrent replays may revoke the same token at once: the marker is written, not raced.
+    app.store
+        .runtime_upsert(
+            REVOKED_KIND,
+            jti,
+            env_id,
+            &json!({}),
+            exp.max(clock::unix() + 1),
+        )
+        .await
 }
 
 pub async fn is_revoked(app: &App, jti: &str) -> ApiResult<bool> {
