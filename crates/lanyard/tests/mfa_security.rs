@@ -1666,3 +1666,35 @@ async fn an_sms_provider_that_hangs_does_not_hang_the_sign_on() {
         out[0]
     );
 }
+
+/// Wrong passcodes sent at the same time all count toward the device lock (the device row is
+/// locked while a failure is recorded).
+#[tokio::test]
+async fn concurrent_wrong_passcodes_all_count() {
+    for db in backends() {
+        let t = TestApp::new(db).await;
+        let env = t.new_env().await;
+        let (app, _) = web_app(&t, &env, "Race").await;
+        policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
+        let user = mfa_user(&t, &env, "raced").await;
+        let dev = mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
+        let (jar, flow, f) = password_step(&t, &env, &app, "raced").await;
+        assert_eq!(f.body["status"], "OTP_REQUIRED", "{}", f.text);
+        let code: u32 = mfa::latest_otp(&t, &env, PHONE).await.parse().unwrap();
+        let mut guesses = Vec::new();
+        for i in 1..=4 {
+            let (t, flow, mut jar) = (&t, flow.clone(), jar.clone());
+            let guess = format!("{:06}", (code + i) % 1_000_000);
+            guesses.push(async move {
+                signon::flow_action(t, &mut jar, &flow, "otp.check", json!({ "otp": guess })).await
+            });
+        }
+        let answers = futures_util::future::join_all(guesses).await;
+        assert!(
+            answers.iter().all(|r| r.status == StatusCode::BAD_REQUEST),
+            "all refused"
+        );
+        let d = get_device(&t, &env, &user, &dev).await;
+        assert_eq!(d.body["lock"]["status"], "LOCKED", "{}", d.text);
+    }
+}
