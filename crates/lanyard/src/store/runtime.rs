@@ -28,15 +28,8 @@ impl Store {
         data: &Value,
         expires_at: i64,
     ) -> ApiResult<()> {
-        let mut args = args_of(&strs(&[kind, id, env_id, &data.to_string()]))?;
-        bind(&mut args, &Param::Int(expires_at))?;
-        sqlx::query_with(
-            "INSERT INTO runtime (kind, id, env_id, data, expires_at, version) VALUES ($1, $2, $3, $4, $5, 0)",
-            args,
-        )
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        self.runtime_insert(kind, id, env_id, data, expires_at, "")
+            .await
     }
 
     /// Inserts the item, or replaces it when one with this kind and id exists (markers that
@@ -49,16 +42,33 @@ impl Store {
         data: &Value,
         expires_at: i64,
     ) -> ApiResult<()> {
+        self.runtime_insert(
+            kind,
+            id,
+            env_id,
+            data,
+            expires_at,
+            " ON CONFLICT (kind, id) DO UPDATE SET env_id = excluded.env_id, data = excluded.data, \
+             expires_at = excluded.expires_at, version = runtime.version + 1",
+        )
+        .await
+    }
+
+    async fn runtime_insert(
+        &self,
+        kind: &str,
+        id: &str,
+        env_id: &str,
+        data: &Value,
+        expires_at: i64,
+        on_conflict: &str,
+    ) -> ApiResult<()> {
         let mut args = args_of(&strs(&[kind, id, env_id, &data.to_string()]))?;
         bind(&mut args, &Param::Int(expires_at))?;
-        sqlx::query_with(
-            "INSERT INTO runtime (kind, id, env_id, data, expires_at, version) VALUES ($1, $2, $3, $4, $5, 0) \
-             ON CONFLICT (kind, id) DO UPDATE SET env_id = excluded.env_id, data = excluded.data, \
-             expires_at = excluded.expires_at, version = runtime.version + 1",
-            args,
-        )
-        .execute(self.pool())
-        .await?;
+        let sql = format!(
+            "INSERT INTO runtime (kind, id, env_id, data, expires_at, version) VALUES ($1, $2, $3, $4, $5, 0){on_conflict}"
+        );
+        sqlx::query_with(&sql, args).execute(self.pool()).await?;
         Ok(())
     }
 
