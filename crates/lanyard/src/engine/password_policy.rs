@@ -53,6 +53,20 @@ impl Lookup for Reader<'_> {
     }
 }
 
+/// Population and password policy lookups through the sign-on configuration cache (at most
+/// `CACHE_TTL` old on other nodes), for the sign-in path.
+pub struct Cached<'a>(pub &'a crate::state::App);
+
+#[async_trait::async_trait]
+impl Lookup for Cached<'_> {
+    async fn doc(&mut self, kind: &str, env_id: &str, id: &str) -> ApiResult<Option<Doc>> {
+        self.0.cached_doc(kind, env_id, id).await
+    }
+    async fn all(&mut self, kind: &str, env_id: &str) -> ApiResult<Vec<Doc>> {
+        Ok(self.0.cached_children(kind, env_id, "").await?.to_vec())
+    }
+}
+
 /// The environment's default password policy.
 pub async fn default_policy<L: Lookup + ?Sized>(
     db: &mut L,

@@ -417,7 +417,7 @@ pub(crate) async fn owned_flow(
     env_id: &str,
     flow_id: &str,
     headers: &HeaderMap,
-) -> ApiResult<(crate::store::runtime::Item, Flow, String, Session)> {
+) -> ApiResult<(crate::store::runtime::Item, Flow, String)> {
     env_doc(app, env_id).await?;
     let (item, flow) = flows::load(app, env_id, flow_id).await?;
     let cookie = sessions::cookie_of(headers).unwrap_or_default();
@@ -428,11 +428,16 @@ pub(crate) async fn owned_flow(
             "The flow belongs to another session.".into(),
         ));
     }
-    let session = sessions::find(app, env_id, Some(&cookie))
+    Ok((item, flow, cookie))
+}
+
+/// The browser session behind a flow's cookie (empty when it has ended), for the actions
+/// that look at it (single sign-on, conditions on the last sign-on).
+pub(crate) async fn session_of(app: &App, env_id: &str, cookie: &str) -> ApiResult<Session> {
+    Ok(sessions::find(app, env_id, Some(cookie))
         .await?
         .map(|(_, s)| s)
-        .unwrap_or_default();
-    Ok((item, flow, cookie, session))
+        .unwrap_or_default())
 }
 
 #[derive(serde::Deserialize)]
@@ -450,7 +455,7 @@ pub async fn resume(
     let flow_id = q
         .flow_id
         .ok_or_else(|| ApiError::InvalidRequest("flowId is required.".into()))?;
-    let (_, flow, cookie, _) = owned_flow(&app, &env_id, &flow_id, &headers).await?;
+    let (_, flow, cookie) = owned_flow(&app, &env_id, &flow_id, &headers).await?;
     if !flow.is_done() {
         let pi = flow
             .request
@@ -475,7 +480,7 @@ pub async fn get_flow(
     Path((env_id, flow_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (item, flow, _, _) = owned_flow(&app, &env_id, &flow_id, &headers).await?;
+    let (item, flow, _) = owned_flow(&app, &env_id, &flow_id, &headers).await?;
     // Reading a flow keeps it alive.
     flows::save(&app, &item, &flow).await?;
     Ok(
@@ -501,7 +506,7 @@ pub async fn post_flow(
                 "Flow actions use Content-Type application/vnd.pingidentity.<action>+json.".into(),
             )
         })?;
-    let (item, mut flow, _, session) = owned_flow(&app, &env_id, &flow_id, &headers).await?;
+    let (item, mut flow, cookie) = owned_flow(&app, &env_id, &flow_id, &headers).await?;
     let bytes = read_bytes(body).await?;
     let input = super::extract::parse_json(&bytes)?;
     if !input.is_object() {
@@ -521,6 +526,7 @@ pub async fn post_flow(
             flow.status
         )));
     };
+    let session = session_of(&app, &env_id, &cookie).await?;
     let ctx = FlowCtx {
         app: &app,
         session: &session,

@@ -87,7 +87,7 @@ async fn show(
     // token; a concurrent change (another tab) is simply read again.
     let mut attempt = 0;
     loop {
-        let (item, mut flow, _, _) = owned_flow(app, env_id, flow_id, headers).await?;
+        let (item, mut flow, _) = owned_flow(app, env_id, flow_id, headers).await?;
         if flow.is_done() {
             return Ok(see_other(&resume_url(app, &flow)));
         }
@@ -123,7 +123,8 @@ async fn submit(
             "The form does not belong to this page.".into(),
         ));
     }
-    let (item, mut flow, _, session) = owned_flow(app, env_id, &flow_id, headers).await?;
+    let (item, mut flow, cookie) = owned_flow(app, env_id, &flow_id, headers).await?;
+    let session = super::authorize::session_of(app, env_id, &cookie).await?;
     let expected = flow
         .scratch
         .get(CSRF_KEY)

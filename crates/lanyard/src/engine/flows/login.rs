@@ -174,21 +174,29 @@ pub async fn check_password(
     };
     // The hash runs before the write transaction, which then records its outcome.
     let verified = user_password::verify_detached(app, &found, password).await?;
-    let mut tx = app.store.begin().await?;
-    // Concurrent checks of one user take turns (PostgreSQL row lock), so every failure counts.
-    tx.lock(&flow.env_id, &found.id).await?;
-    let mut user = tx
-        .get(users::KIND, &flow.env_id, &found.id)
-        .await?
-        .ok_or_else(bad_credentials)?;
-    let before = user.data.clone();
-    let outcome =
-        user_password::check_after(app, &mut tx, &mut user, &found, password, verified).await?;
-    let policy = password_policy::policy_for(&mut tx, &user).await?;
-    if user.data != before {
-        tx.update_data(&mut user).await?;
+    let mut cached = password_policy::Cached(app);
+    // A right password with nothing to record (no failures to clear, no lockout to lift)
+    // needs no write transaction at all.
+    let mut user = found.clone();
+    let mut outcome =
+        user_password::check_after(app, &mut cached, &mut user, &found, password, verified).await?;
+    if user.data != found.data || !matches!(outcome, CheckOutcome::Ok) {
+        let mut tx = app.store.begin().await?;
+        // Concurrent checks of one user take turns (PostgreSQL row lock): every failure counts.
+        tx.lock(&flow.env_id, &found.id).await?;
+        user = tx
+            .get(users::KIND, &flow.env_id, &found.id)
+            .await?
+            .ok_or_else(bad_credentials)?;
+        let before = user.data.clone();
+        outcome =
+            user_password::check_after(app, &mut tx, &mut user, &found, password, verified).await?;
+        if user.data != before {
+            tx.update_data(&mut user).await?;
+        }
+        tx.commit().await?;
     }
-    tx.commit().await?;
+    let policy = password_policy::policy_for(&mut cached, &user).await?;
     match outcome {
         CheckOutcome::Ok => {}
         CheckOutcome::NoPassword => return Err(mismatch(None)),
