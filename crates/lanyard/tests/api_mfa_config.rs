@@ -388,3 +388,45 @@ async fn phone_delivery_credentials_stay_sealed() {
         );
     }
 }
+
+#[tokio::test]
+async fn device_lists_take_a_filter() {
+    for db in backends() {
+        let t = TestApp::new(db).await;
+        let env = t.new_env().await;
+        let user = t
+            .post(&p(&env, "/users"), json!({ "username": "filtered" }))
+            .await
+            .id();
+        let devices = p(&env, &format!("/users/{user}/devices"));
+        for body in [
+            json!({ "type": "SMS", "phone": "+15125550100" }),
+            json!({ "type": "EMAIL", "email": "f@example.com" }),
+            json!({ "type": "TOTP" }),
+        ] {
+            assert_eq!(t.post(&devices, body).await.status, StatusCode::CREATED);
+        }
+        let q = |f: &str| {
+            format!(
+                "{devices}?filter={}",
+                f.replace(' ', "%20").replace('"', "%22")
+            )
+        };
+        let r = t.get(&q(r#"type eq "EMAIL""#)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["count"], 1, "{}", r.text);
+        assert_eq!(r.body["_embedded"]["devices"][0]["type"], "EMAIL");
+        let r = t.get(&q(r#"status eq "ACTIVATION_REQUIRED""#)).await;
+        assert_eq!(r.body["count"], 1, "the TOTP device: {}", r.text);
+        let r = t.get(&q(r#"phone eq "+15125550100""#)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "not a filterable attribute: {}",
+            r.text
+        );
+        let r = t.get(&q(r#"type eq"#)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert_eq!(t.get(&devices).await.body["count"], 3);
+    }
+}

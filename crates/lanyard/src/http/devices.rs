@@ -4,9 +4,12 @@
 //! `/users/{id}/mfaEnabled`, and the read-only notification template catalog. The rules
 //! live in `engine::mfa`; handlers parse, load, call it and persist in one transaction.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
+use axum::extract::Query;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,7 +24,7 @@ use crate::error::{ApiError, ApiResult, Detail};
 use crate::model::schema::{Field, Mode, Ty, f, s, validate};
 use crate::resources::devices::{self, DEVICES, KIND};
 use crate::resources::{WriteCtx, mfa_policies, ops, templates, users};
-use crate::store::{Doc, Tx};
+use crate::store::{Doc, ListQuery, Tx, sql_filter};
 
 pub const REORDER: &str = "application/vnd.pingidentity.devices.reorder+json";
 pub const ORDER_REMOVE: &str = "application/vnd.pingidentity.devices.order.remove+json";
@@ -86,14 +89,30 @@ fn body_of(fields: &[Field], input: &Value) -> ApiResult<serde_json::Map<String,
 
 // ---- the collection ----
 
-async fn list(mg: Mgmt) -> ApiResult<Response> {
+async fn list(mg: Mgmt, Query(q): Query<HashMap<String, String>>) -> ApiResult<Response> {
     mg.require(Area::Identity, false)?;
     let user = user_of(&mg, "parentId").await?;
+    // SCIM `filter` on the device attributes (`type eq "SMS"`, `status eq "ACTIVE"`), in SQL.
+    let condition = match q.get("filter") {
+        Some(f) => Some(sql_filter::compile(
+            &crate::model::filter::parse(f)?,
+            devices::SPEC.filters,
+            mg.app.store.dialect,
+        )?),
+        None => None,
+    };
     let all = mg
         .app
         .store
         .read()
-        .children(KIND, &user.env_id, &user.id)
+        .list(&ListQuery {
+            kind: KIND,
+            env_id: &user.env_id,
+            parent_id: Some(&user.id),
+            condition,
+            limit: devices::MAX_PER_USER * 2,
+            after: None,
+        })
         .await?;
     let mut items = Vec::new();
     for d in devices::in_order(all) {
@@ -226,7 +245,7 @@ async fn reorder(mg: Mgmt, input: Value) -> ApiResult<Response> {
     }
     tx.commit().await?;
     mg.app.changed();
-    list(mg).await
+    list(mg, Query(HashMap::new())).await
 }
 
 /// `DELETE /devices` with `devices.order.remove+json`: back to creation order.
