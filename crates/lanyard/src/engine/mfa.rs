@@ -138,6 +138,13 @@ pub fn decorate(device: &Doc, out: &mut Map<String, Value>) {
     }
 }
 
+fn invalid_otp(message: &str, failures_remaining: i64) -> ApiError {
+    ApiError::one(
+        Detail::new("INVALID_OTP", Some("otp".into()), message)
+            .with_inner(json!({ "failuresRemaining": failures_remaining })),
+    )
+}
+
 fn locked_error(seconds: i64) -> ApiError {
     ApiError::one(
         Detail::new(
@@ -303,13 +310,9 @@ pub async fn check_code(
     } else {
         match challenge {
             Some(c) if c.expired(now) => {
-                return Err(ApiError::one(
-                    Detail::new(
-                        "INVALID_OTP",
-                        Some("otp".into()),
-                        "The passcode has expired. Ask for a new one.",
-                    )
-                    .with_inner(json!({ "failuresRemaining": 0 })),
+                return Err(invalid_otp(
+                    "The passcode has expired. Ask for a new one.",
+                    0,
                 ));
             }
             Some(c) => c.matches(input),
@@ -329,25 +332,75 @@ pub async fn check_code(
         if rules.cool_down > 0 {
             return Err(locked_error(rules.cool_down));
         }
-        return Err(ApiError::one(
-            Detail::new(
-                "INVALID_OTP",
-                Some("otp".into()),
-                "Too many wrong passcodes. Ask for a new one.",
-            )
-            .with_inner(json!({ "failuresRemaining": 0 })),
+        return Err(invalid_otp(
+            "Too many wrong passcodes. Ask for a new one.",
+            0,
         ));
     }
     device.data["_otp"] = json!({ "failures": failures });
     tx.update_data(device).await?;
-    Err(ApiError::one(
-        Detail::new(
-            "INVALID_OTP",
-            Some("otp".into()),
-            "The passcode is not valid.",
-        )
-        .with_inner(json!({ "failuresRemaining": rules.failure_count - failures })),
+    Err(invalid_otp(
+        "The passcode is not valid.",
+        rules.failure_count - failures,
     ))
+}
+
+/// The device authentication policy that governs a device: its `policy`, else the default.
+pub async fn policy_of(app: &App, device: &Doc) -> ApiResult<Option<Doc>> {
+    mfa_policies::resolve(app, &device.env_id, device.data["policy"]["id"].as_str()).await
+}
+
+/// A new SMS, voice or email device waiting for activation gets its pairing code
+/// (`device_pairing`), kept hashed on the device; TOTP devices prove their secret instead.
+/// Returns the device as stored.
+pub async fn start_pairing(app: &App, user: &Doc, device: Doc) -> ApiResult<Doc> {
+    if device.data["status"] != devices::ACTIVATION_REQUIRED || device.data["type"] == "TOTP" {
+        return Ok(device);
+    }
+    let policy = policy_of(app, &device).await?;
+    let rules = rules(
+        policy.as_ref(),
+        device.data["type"].as_str().unwrap_or_default(),
+    );
+    let notice = Notice::template("device_pairing");
+    let Some((challenge, _)) = send_code(app, user, &device.id, &rules, &notice).await? else {
+        return Ok(device);
+    };
+    let mut tx = app.store.begin().await?;
+    let mut stored = device_for_update(&mut tx, &user.env_id, &user.id, &device.id).await?;
+    stored.data["_activation"] = json!(challenge);
+    tx.update_data(&mut stored).await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// `device.activate` `{otp}`: the pairing code (or, for TOTP, a code of the secret) makes the
+/// device `ACTIVE`. Wrong codes count like sign-on failures; a code they kill is dropped.
+/// The device is changed in `tx` either way.
+pub async fn activate(app: &App, tx: &mut Tx, device: &mut Doc, input: &str) -> ApiResult<()> {
+    if device.data["status"] != devices::ACTIVATION_REQUIRED {
+        return Err(ApiError::RequestFailed(
+            "The device is already active.".into(),
+            vec![],
+        ));
+    }
+    let policy = policy_of(app, device).await?;
+    let rules = rules(
+        policy.as_ref(),
+        device.data["type"].as_str().unwrap_or_default(),
+    );
+    let challenge: Option<Challenge> =
+        serde_json::from_value(device.data["_activation"].clone()).ok();
+    let result = check_code(app, tx, device, challenge.as_ref(), &rules, input).await;
+    if result.is_ok() {
+        device.data["status"] = json!(devices::ACTIVE);
+    }
+    if (result.is_ok() || code_dead(device))
+        && let Some(m) = device.data.as_object_mut()
+    {
+        m.remove("_activation");
+    }
+    result
 }
 
 /// Whether the last failures killed the current code (a new one must be sent).

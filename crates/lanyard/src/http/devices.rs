@@ -18,12 +18,11 @@ use serde_json::{Value, json};
 use super::extract::{Mgmt, read_json};
 use super::mgmt::{JSON, created, method_not_allowed, render_full};
 use crate::engine::authz::Area;
-use crate::engine::mfa::{self, Notice};
-use crate::engine::otp::Challenge;
+use crate::engine::mfa;
 use crate::error::{ApiError, ApiResult, Detail};
 use crate::model::schema::{Field, Mode, Ty, f, s, validate};
 use crate::resources::devices::{self, DEVICES, KIND};
-use crate::resources::{WriteCtx, mfa_policies, ops, templates, users};
+use crate::resources::{WriteCtx, ops, templates, users};
 use crate::store::{Doc, ListQuery, Tx, sql_filter};
 
 pub const REORDER: &str = "application/vnd.pingidentity.devices.reorder+json";
@@ -145,29 +144,10 @@ async fn create_or_reorder(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResul
         env: &env,
         org_id: &mg.org_id,
     };
-    let mut doc = ops::create(&mut ctx, &DEVICES, &input, &user.id).await?;
-    let policy = device_policy(&mut tx, &doc).await?;
+    let doc = ops::create(&mut ctx, &DEVICES, &input, &user.id).await?;
     tx.commit().await?;
     mg.app.changed();
-    // A device waiting for activation gets its pairing code (TOTP devices prove the secret).
-    if doc.data["status"] == devices::ACTIVATION_REQUIRED && doc.data["type"] != "TOTP" {
-        let rules = mfa::rules(
-            policy.as_ref(),
-            doc.data["type"].as_str().unwrap_or_default(),
-        );
-        let notice = Notice::template("device_pairing");
-        if let Some((challenge, _)) =
-            mfa::send_code(&mg.app, &user, &doc.id, &rules, &notice).await?
-        {
-            let mut tx = mg.app.store.begin().await?;
-            if let Some(mut d) = tx.get(KIND, &doc.env_id, &doc.id).await? {
-                d.data["_activation"] = json!(challenge);
-                tx.update_data(&mut d).await?;
-                doc = d;
-            }
-            tx.commit().await?;
-        }
-    }
+    let doc = mfa::start_pairing(&mg.app, &user, doc).await?;
     let mut resp = created(&mg.app, &DEVICES, &doc).await?;
     if doc.data["type"] == "TOTP" {
         // The secret is shown once, at creation, for the authenticator app to scan.
@@ -188,17 +168,6 @@ async fn create_or_reorder(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResul
         }
     }
     Ok(resp)
-}
-
-async fn device_policy(tx: &mut Tx, device: &Doc) -> ApiResult<Option<Doc>> {
-    if let Some(id) = device.data["policy"]["id"].as_str() {
-        return tx.get(mfa_policies::KIND, &device.env_id, id).await;
-    }
-    Ok(tx
-        .children(mfa_policies::KIND, &device.env_id, "")
-        .await?
-        .into_iter()
-        .find(|p| p.data["default"] == true))
 }
 
 const ORDER_ITEM: &[Field] = &[f("id", Ty::Uuid).req()];
@@ -288,37 +257,10 @@ async fn device_action(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Re
     if is(ACTIVATE) {
         let b = body_of(ACTIVATE_FIELDS, &input)?;
         let otp = b["otp"].as_str().unwrap_or_default();
-        if device.data["status"] != devices::ACTIVATION_REQUIRED {
-            return Err(ApiError::RequestFailed(
-                "The device is already active.".into(),
-                vec![],
-            ));
-        }
-        let policy = device_policy(&mut tx, &device).await?;
-        let rules = mfa::rules(
-            policy.as_ref(),
-            device.data["type"].as_str().unwrap_or_default(),
-        );
-        let challenge: Option<Challenge> =
-            serde_json::from_value(device.data["_activation"].clone()).ok();
-        result = mfa::check_code(
-            &mg.app,
-            &mut tx,
-            &mut device,
-            challenge.as_ref(),
-            &rules,
-            otp,
-        )
-        .await;
-        if result.is_ok() {
-            device.data["status"] = json!(devices::ACTIVE);
-            if let Some(m) = device.data.as_object_mut() {
-                m.remove("_activation");
-            }
-        } else if mfa::code_dead(&device)
-            && let Some(m) = device.data.as_object_mut()
-        {
-            m.remove("_activation");
+        match mfa::activate(&mg.app, &mut tx, &mut device, otp).await {
+            // An already active device: refused, nothing written.
+            Err(e @ ApiError::RequestFailed(..)) => return Err(e),
+            r => result = r,
         }
     } else if is(BLOCK) {
         device.data["block"] = json!({ "status": "BLOCKED", "blockedAt": crate::clock::now() });

@@ -166,22 +166,25 @@ pub async fn create_default(ctx: &mut WriteCtx<'_>) -> ApiResult<Doc> {
     .await
 }
 
-/// The policy an MFA sign-on action names, else the environment default.
-pub async fn for_action(
-    reader: &mut crate::store::Reader<'_>,
+/// The device authentication policy named by `id` (an MFA action's
+/// `deviceAuthenticationPolicy`, a device's `policy`), else the environment default; through
+/// the sign-on configuration cache.
+pub async fn resolve(
+    app: &crate::state::App,
     env_id: &str,
-    cfg: &Value,
+    id: Option<&str>,
 ) -> ApiResult<Option<Doc>> {
-    if let Some(id) = cfg["deviceAuthenticationPolicy"]["id"].as_str()
-        && let Some(p) = reader.get(KIND, env_id, id).await?
+    if let Some(id) = id
+        && let Some(p) = app.cached_doc(KIND, env_id, id).await?
     {
         return Ok(Some(p));
     }
-    Ok(reader
-        .children(KIND, env_id, "")
+    Ok(app
+        .cached_children(KIND, env_id, "")
         .await?
-        .into_iter()
-        .find(|p| p.data["default"] == true))
+        .iter()
+        .find(|p| p.data["default"] == true)
+        .cloned())
 }
 
 /// Seconds of a `{duration, timeUnit}` object.

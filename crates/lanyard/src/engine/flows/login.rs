@@ -136,9 +136,7 @@ pub async fn single_sign_on(ctx: &FlowCtx<'_>, flow: &mut Flow) -> ApiResult<boo
         if live && flow.user_id.as_ref().is_none_or(|u| u == uid) {
             flow.user_id = Some(uid.clone());
             flow.auth_time = Some(ctx.session.auth_time.unwrap_or(pwd_at));
-            if !flow.amr.iter().any(|a| a == "pwd") {
-                flow.amr.push("pwd".into());
-            }
+            flow.add_amr("pwd");
             return Ok(true);
         }
     }
@@ -222,9 +220,7 @@ pub async fn check_password(
     }
     flow.user_id = Some(user.id.clone());
     flow.auth_time = Some(clock::unix());
-    if !flow.amr.iter().any(|a| a == "pwd") {
-        flow.amr.push("pwd".into());
-    }
+    flow.add_amr("pwd");
     let view = user_password::view(&user, policy.as_ref().map(|p| &p.data), now);
     Ok(match view.status.as_str() {
         MUST_CHANGE_PASSWORD => Step::Wait(MUST_CHANGE_PASSWORD),

@@ -43,6 +43,16 @@ struct MfaState {
     delivery_error: Option<String>,
 }
 
+impl MfaState {
+    /// Offering `devices`, none selected yet.
+    fn offering(devices: &[Doc]) -> MfaState {
+        MfaState {
+            offered: devices.iter().map(|d| d.id.clone()).collect(),
+            ..Default::default()
+        }
+    }
+}
+
 fn load(flow: &Flow) -> MfaState {
     flow.scratch
         .get(SCRATCH)
@@ -105,20 +115,20 @@ fn without_devices(flow: &Flow, cfg: &Value) -> Step {
 }
 
 async fn policy(ctx: &FlowCtx<'_>, flow: &Flow, cfg: &Value) -> ApiResult<Option<Doc>> {
-    mfa_policies::for_action(&mut ctx.app.store.read(), &flow.env_id, cfg).await
+    let named = cfg["deviceAuthenticationPolicy"]["id"].as_str();
+    mfa_policies::resolve(ctx.app, &flow.env_id, named).await
 }
 
 /// Selects `device`: sends it a passcode (unless it is a TOTP device or locked) and waits.
 async fn select(
     ctx: &FlowCtx<'_>,
     flow: &mut Flow,
+    user: &Doc,
     policy: Option<&Doc>,
     devices: &[Doc],
     device_id: &str,
 ) -> ApiResult<Step> {
     let app = ctx.app;
-    let user_id = flow.user_id.clone().unwrap_or_default();
-    let user = mfa::user(app, &flow.env_id, &user_id).await?;
     let device = devices
         .iter()
         .find(|d| d.id == device_id)
@@ -126,15 +136,14 @@ async fn select(
     let ty = device.data["type"].as_str().unwrap_or_default().to_string();
     let rules = mfa::rules(policy, &ty);
     let mut state = MfaState {
-        offered: devices.iter().map(|d| d.id.clone()).collect(),
         device_id: Some(device.id.clone()),
-        ..Default::default()
+        ..MfaState::offering(devices)
     };
     let sent = if mfa::locked_for(device, clock::unix()).is_some() {
         None
     } else {
         // A refused send (its limit) leaves the flow as it was: an earlier code still works.
-        mfa::send_code(app, &user, device_id, &rules, &notice_of(flow)).await?
+        mfa::send_code(app, user, device_id, &rules, &notice_of(flow)).await?
     };
     if let Some((challenge, delivered)) = sent {
         state.challenge = Some(challenge);
@@ -178,24 +187,19 @@ impl ActionType for Mfa {
         let prompt = selection == "ALWAYS_DISPLAY_DEVICES"
             || (selection == "PROMPT_TO_SELECT" && devices.len() > 1);
         if prompt {
-            let state = MfaState {
-                offered: devices.iter().map(|d| d.id.clone()).collect(),
-                ..Default::default()
-            };
-            store(flow, &state, &devices);
+            store(flow, &MfaState::offering(&devices), &devices);
             return Ok(Step::Wait(DEVICE_SELECTION_REQUIRED));
         }
         let first = first.id.clone();
-        match select(ctx, flow, policy.as_ref(), &devices, &first).await {
+        match select(ctx, flow, &user, policy.as_ref(), &devices, &first).await {
             Ok(step) => Ok(step),
             // The first device cannot get a code now (e.g. its send limit): the earlier
             // factors stand; the user picks another device or asks again later.
             Err(ApiError::InvalidData(details)) => {
                 let several = devices.len() > 1;
                 let state = MfaState {
-                    offered: devices.iter().map(|d| d.id.clone()).collect(),
                     device_id: (!several).then_some(first),
-                    ..Default::default()
+                    ..MfaState::offering(&devices)
                 };
                 store(flow, &state, &devices);
                 if let Some(d) = details.first() {
@@ -248,6 +252,7 @@ impl ActionType for Mfa {
                     )));
                 }
                 let user_id = flow.user_id.clone().unwrap_or_default();
+                let user = mfa::user(ctx.app, &flow.env_id, &user_id).await?;
                 let policy = policy(ctx, flow, cfg).await?;
                 let devices =
                     mfa::usable_devices(ctx.app, &flow.env_id, &user_id, policy.as_ref(), cfg)
@@ -258,7 +263,7 @@ impl ActionType for Mfa {
                         "The device can no longer be used.",
                     )));
                 }
-                select(ctx, flow, policy.as_ref(), &devices, id).await
+                select(ctx, flow, &user, policy.as_ref(), &devices, id).await
             }
             "otp.check" => {
                 let input = super::required_str(body, "otp")?;
@@ -293,10 +298,7 @@ impl ActionType for Mfa {
                     }
                     return Err(e);
                 }
-                let amr = mfa::amr_of(&ty).to_string();
-                if !flow.amr.contains(&amr) {
-                    flow.amr.push(amr);
-                }
+                flow.add_amr(mfa::amr_of(&ty));
                 if flow.auth_time.is_none() {
                     flow.auth_time = Some(clock::unix());
                 }

@@ -78,6 +78,12 @@ impl Flow {
     fn current(&self) -> Option<&Value> {
         self.policy.actions.get(self.step)
     }
+    /// Records an authentication method (`pwd`, `sms`, …) once.
+    pub fn add_amr(&mut self, method: &str) {
+        if !self.amr.iter().any(|a| a == method) {
+            self.amr.push(method.into());
+        }
+    }
     pub fn fail(&mut self, error: &str, description: &str) {
         self.status = FAILED.into();
         self.error = Some(FlowError {

@@ -336,9 +336,7 @@ pub async fn recover(ctx: &FlowCtx<'_>, flow: &mut Flow, body: &Value) -> ApiRes
     flow.scratch.remove(SCRATCH_KEY);
     flow.user_id = Some(user.id.clone());
     flow.auth_time = Some(clock::unix());
-    if !flow.amr.iter().any(|a| a == "pwd") {
-        flow.amr.push("pwd".into());
-    }
+    flow.add_amr("pwd");
     Ok(Step::Next)
 }
 
