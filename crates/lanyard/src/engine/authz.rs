@@ -189,6 +189,68 @@ pub fn self_service_scope(method: &str, route: &str) -> Option<&'static str> {
     }
 }
 
+/// The attribute paths (`name.given`) a self-service scope's `schemaAttributes` may name;
+/// internal state (`_…`) is never one.
+fn attribute_paths(attributes: &[String]) -> impl Iterator<Item = Vec<&str>> {
+    attributes
+        .iter()
+        .filter(|a| !a.split('.').any(|p| p.starts_with('_') || p.is_empty()))
+        .map(|a| a.split('.').collect())
+}
+
+/// The value at `parts` in `root`, made (with objects on the way) if it is missing.
+fn slot<'a>(root: &'a mut Value, parts: &[&str]) -> &'a mut Value {
+    parts.iter().fold(root, |at, p| {
+        if !at.is_object() {
+            *at = json!({});
+        }
+        &mut at[*p]
+    })
+}
+
+/// What a self-service token whose scopes have `schemaAttributes` may see of a rendered
+/// document: its id and links and the listed attributes (None: everything).
+pub fn visible_attributes(body: Value, attributes: Option<&[String]>) -> Value {
+    let Some(attrs) = attributes else {
+        return body;
+    };
+    let mut out = json!({});
+    for k in ["_links", "id", "environment"] {
+        if let Some(v) = body.get(k) {
+            out[k] = v.clone();
+        }
+    }
+    for parts in attribute_paths(attrs) {
+        if let Some(v) = parts.iter().try_fold(&body, |v, p| v.get(*p)) {
+            *slot(&mut out, &parts) = v.clone();
+        }
+    }
+    out
+}
+
+/// A self-service write limited to `attributes`: the request's values for those paths over
+/// the stored document (a path the request leaves out is removed); everything else stays.
+pub fn writable_attributes(stored: &Value, input: &Value, attributes: &[String]) -> Value {
+    let mut out = stored.clone();
+    for parts in attribute_paths(attributes) {
+        let (last, parents) = parts.split_last().expect("split yields one part at least");
+        let given = parts.iter().try_fold(input, |v, p| v.get(*p));
+        let parent = slot(&mut out, parents);
+        if !parent.is_object() {
+            *parent = json!({});
+        }
+        match given {
+            Some(v) => parent[*last] = v.clone(),
+            None => {
+                if let Some(m) = parent.as_object_mut() {
+                    m.remove(*last);
+                }
+            }
+        }
+    }
+    out
+}
+
 impl Actor {
     fn covering<'a>(
         &'a self,

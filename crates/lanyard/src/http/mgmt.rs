@@ -13,6 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use super::extract::{Mgmt, read_json};
+use crate::engine::authz;
 use crate::error::{ApiError, ApiResult, Detail};
 use crate::model::filter;
 use crate::resources::{Resource, WriteCtx, environments, ops};
@@ -317,67 +318,7 @@ async fn read(r: &'static dyn Resource, mg: Mgmt) -> ApiResult<Response> {
     mg.require(r.spec().area, false)?;
     let doc = load(&mg, r).await?;
     let body = render_full(&mg.app, r, &doc).await?;
-    Ok(axum::Json(limit_attributes(body, mg.attributes.as_deref())).into_response())
-}
-
-/// Keeps only the listed attribute paths (`name.given`) of a rendered document, with its id
-/// and links: what a self-service token whose scopes have `schemaAttributes` may see.
-fn limit_attributes(body: Value, attributes: Option<&[String]>) -> Value {
-    let Some(attrs) = attributes else {
-        return body;
-    };
-    let mut out = json!({});
-    for k in ["_links", "id", "environment"] {
-        if let Some(v) = body.get(k) {
-            out[k] = v.clone();
-        }
-    }
-    for a in attrs {
-        let parts: Vec<&str> = a.split('.').collect();
-        let Some(v) = parts.iter().try_fold(&body, |v, p| v.get(*p)) else {
-            continue;
-        };
-        let mut at = &mut out;
-        for p in &parts[..parts.len() - 1] {
-            if !at[*p].is_object() {
-                at[*p] = json!({});
-            }
-            at = &mut at[*p];
-        }
-        at[parts[parts.len() - 1]] = v.clone();
-    }
-    out
-}
-
-/// A self-service update limited to `attributes`: the request's values for those paths over
-/// the stored document; everything else stays as it is.
-fn limited_update(existing: &Doc, input: &Value, attributes: &[String]) -> Value {
-    let mut out = existing.data.clone();
-    // Internal state (`_…`) is never a user attribute.
-    for a in attributes
-        .iter()
-        .filter(|a| !a.split('.').any(|p| p.starts_with('_') || p.is_empty()))
-    {
-        let parts: Vec<&str> = a.split('.').collect();
-        let given = parts.iter().try_fold(input, |v, p| v.get(*p));
-        let mut at = &mut out;
-        for p in &parts[..parts.len() - 1] {
-            if !at[*p].is_object() {
-                at[*p] = json!({});
-            }
-            at = &mut at[*p];
-        }
-        let last = parts[parts.len() - 1];
-        match given {
-            Some(v) => at[last] = v.clone(),
-            None => {
-                if let Some(m) = at.as_object_mut() {
-                    m.remove(last);
-                }
-            }
-        }
-    }
-    out
+    Ok(axum::Json(authz::visible_attributes(body, mg.attributes.as_deref())).into_response())
 }
 
 async fn update(
@@ -422,9 +363,9 @@ async fn update(
             let merged = if partial {
                 let mut whole = existing.data.clone();
                 ops::merge_patch(&mut whole, &input);
-                limited_update(&existing, &whole, attrs)
+                authz::writable_attributes(&existing.data, &whole, attrs)
             } else {
-                limited_update(&existing, &input, attrs)
+                authz::writable_attributes(&existing.data, &input, attrs)
             };
             ops::replace(&mut ctx, r, &existing, &merged).await?
         }
@@ -437,7 +378,7 @@ async fn update(
         mg.app.environments.remove(&doc.id);
     }
     let body = render_full(&mg.app, r, &doc).await?;
-    Ok(axum::Json(limit_attributes(body, mg.attributes.as_deref())).into_response())
+    Ok(axum::Json(authz::visible_attributes(body, mg.attributes.as_deref())).into_response())
 }
 
 async fn remove(r: &'static dyn Resource, mg: Mgmt) -> ApiResult<StatusCode> {
