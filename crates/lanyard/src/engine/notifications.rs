@@ -64,7 +64,10 @@ pub async fn deliver(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
             }
         }
     };
-    let doc = outbox_doc(m, status, error);
+    record(app, outbox_doc(m, status, error)).await
+}
+
+async fn record(app: &App, doc: Doc) -> ApiResult<Doc> {
     let mut tx = app.store.begin().await?;
     tx.insert(&doc, &[]).await?;
     tx.commit().await?;
@@ -83,10 +86,7 @@ pub async fn deliver_detached(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
     else {
         return deliver(app, m).await;
     };
-    let doc = outbox_doc(m, "PENDING", None);
-    let mut tx = app.store.begin().await?;
-    tx.insert(&doc, &[]).await?;
-    tx.commit().await?;
+    let doc = record(app, outbox_doc(m, "PENDING", None)).await?;
     let store = app.store.clone();
     let from = m.from.unwrap_or(&app.settings.smtp_from).to_string();
     let (env_id, to, subject, body) = (

@@ -170,17 +170,7 @@ pub fn totp_verify(
 
 /// The `otpauth://` key URI authenticator apps scan (Google Authenticator key URI format).
 pub fn key_uri(issuer: &str, account: &str, secret_b32: &str) -> String {
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect::<String>()
-    };
+    let enc = crate::engine::outbound::url_component;
     format!(
         "otpauth://totp/{}:{}?secret={secret_b32}&issuer={}&algorithm=SHA1&digits={TOTP_DIGITS}&period={TOTP_STEP}",
         enc(issuer),

@@ -19,16 +19,7 @@ enum Escape {
 
 fn escape(s: &str, how: Escape) -> String {
     match how {
-        Escape::Url => s
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect(),
+        Escape::Url => crate::engine::outbound::url_component(s),
         Escape::Json => {
             let quoted = Value::String(s.to_string()).to_string();
             quoted[1..quoted.len() - 1].to_string()
