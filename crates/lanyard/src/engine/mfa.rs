@@ -345,6 +345,16 @@ pub async fn check_code(
     ))
 }
 
+/// A TOTP device's secret (base32) and `otpauth://` key URI, named after the environment
+/// and the user, for the authenticator app to scan; None for other devices.
+pub fn totp_enrollment(app: &App, env: &Doc, user: &Doc, device: &Doc) -> Option<(String, String)> {
+    let secret = devices::totp_secret(app, device)?;
+    let account = user.data["username"].as_str().unwrap_or(&user.id);
+    let issuer = env.data["name"].as_str().unwrap_or("Lanyard");
+    let uri = otp::key_uri(issuer, account, &secret);
+    Some((secret, uri))
+}
+
 /// The device authentication policy that governs a device: its `policy`, else the default.
 pub async fn policy_of(app: &App, device: &Doc) -> ApiResult<Option<Doc>> {
     mfa_policies::resolve(app, &device.env_id, device.data["policy"]["id"].as_str()).await

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::extract::{Mgmt, read_json};
-use super::mgmt::{JSON, created, method_not_allowed, render_full};
+use super::mgmt::{JSON, collection, created_with, method_not_allowed, render_full};
 use crate::engine::authz::Area;
 use crate::engine::mfa;
 use crate::error::{ApiError, ApiResult, Detail};
@@ -120,13 +120,9 @@ async fn list(mg: Mgmt, Query(q): Query<HashMap<String, String>>) -> ApiResult<R
     let href = mg
         .app
         .env_href(&user.env_id, &format!("/users/{}/devices", user.id));
-    Ok(Json(json!({
-        "_links": { "self": { "href": href }, "devices.reorder": { "href": href } },
-        "_embedded": { "devices": items },
-        "count": items.len(),
-        "size": items.len(),
-    }))
-    .into_response())
+    let links = json!({ "self": { "href": href }, "devices.reorder": { "href": href } });
+    let count = items.len() as i64;
+    Ok(Json(collection(links, "devices", items, count)).into_response())
 }
 
 async fn create_or_reorder(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Response> {
@@ -148,26 +144,13 @@ async fn create_or_reorder(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResul
     tx.commit().await?;
     mg.app.changed();
     let doc = mfa::start_pairing(&mg.app, &user, doc).await?;
-    let mut resp = created(&mg.app, &DEVICES, &doc).await?;
-    if doc.data["type"] == "TOTP" {
-        // The secret is shown once, at creation, for the authenticator app to scan.
-        let secret = devices::totp_secret(&mg.app, &doc).unwrap_or_default();
-        let account = user.data["username"]
-            .as_str()
-            .unwrap_or(&user.id)
-            .to_string();
-        let issuer = env.data["name"].as_str().unwrap_or("Lanyard").to_string();
-        let mut body = render_full(&mg.app, &DEVICES, &doc).await?;
-        body["keyUri"] = json!(crate::engine::otp::key_uri(&issuer, &account, &secret));
+    let mut body = render_full(&mg.app, &DEVICES, &doc).await?;
+    // The secret is shown once, at creation, for the authenticator app to scan.
+    if let Some((secret, key_uri)) = mfa::totp_enrollment(&mg.app, &env, &user, &doc) {
         body["secret"] = json!(secret);
-        let status = resp.status();
-        let location = resp.headers().get(axum::http::header::LOCATION).cloned();
-        resp = (status, Json(body)).into_response();
-        if let Some(l) = location {
-            resp.headers_mut().insert(axum::http::header::LOCATION, l);
-        }
+        body["keyUri"] = json!(key_uri);
     }
-    Ok(resp)
+    Ok(created_with(&mg.app, &DEVICES, &doc, body))
 }
 
 const ORDER_ITEM: &[Field] = &[f("id", Ty::Uuid).req()];
@@ -331,13 +314,9 @@ async fn list_templates(mg: Mgmt) -> ApiResult<Response> {
         .iter()
         .map(|t| templates::render_template(&mg.app, &env.id, t))
         .collect();
-    Ok(Json(json!({
-        "_links": { "self": { "href": mg.app.env_href(&env.id, "/templates") } },
-        "_embedded": { "templates": items },
-        "count": items.len(),
-        "size": items.len(),
-    }))
-    .into_response())
+    let links = json!({ "self": { "href": mg.app.env_href(&env.id, "/templates") } });
+    let count = items.len() as i64;
+    Ok(Json(collection(links, "templates", items, count)).into_response())
 }
 
 async fn read_template(mg: Mgmt) -> ApiResult<Response> {

@@ -265,13 +265,7 @@ async fn list(
         next_q.push(("cursor".into(), cursor_of(last)));
         links["next"] = json!({ "href": format!("{base}{}", qs(&next_q)) });
     }
-    let mut embedded = serde_json::Map::new();
-    let size = items.len();
-    embedded.insert(r.embedded_key().to_string(), Value::Array(items));
-    Ok(
-        axum::Json(json!({ "_links": links, "_embedded": embedded, "count": total, "size": size }))
-            .into_response(),
-    )
+    Ok(axum::Json(collection(links, r.embedded_key(), items, total)).into_response())
 }
 
 async fn create(
@@ -304,14 +298,27 @@ async fn create(
     created(&mg.app, r, &doc).await
 }
 
+/// A HAL collection: `_links`, `_embedded.<key>`, `count` (all matches) and `size` (this page).
+pub fn collection(links: Value, key: &str, items: Vec<Value>, count: i64) -> Value {
+    let size = items.len();
+    let mut embedded = serde_json::Map::new();
+    embedded.insert(key.to_string(), Value::Array(items));
+    json!({ "_links": links, "_embedded": embedded, "count": count, "size": size })
+}
+
 pub async fn created(app: &App, r: &dyn Resource, doc: &Doc) -> ApiResult<Response> {
     let body = render_full(app, r, doc).await?;
+    Ok(created_with(app, r, doc, body))
+}
+
+/// 201 with `body` and the new document's `Location`.
+pub fn created_with(app: &App, r: &dyn Resource, doc: &Doc, body: Value) -> Response {
     let location = r.spec().href(app, doc);
     let mut resp = (StatusCode::CREATED, axum::Json(body)).into_response();
     if let Ok(v) = location.parse() {
         resp.headers_mut().insert(header::LOCATION, v);
     }
-    Ok(resp)
+    resp
 }
 
 async fn read(r: &'static dyn Resource, mg: Mgmt) -> ApiResult<Response> {
