@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ActionType, Flow, FlowCtx, Step, identify};
+use super::{ActionType, Flow, FlowCtx, SHOWN_EMBEDDED, SHOWN_ERROR, SHOWN_FIELDS, Step, identify};
 use crate::clock;
 use crate::engine::mfa::{self, Notice};
 use crate::engine::otp::Challenge;
@@ -65,25 +65,26 @@ fn load(flow: &Flow) -> MfaState {
 fn store(flow: &mut Flow, s: &MfaState, devices: &[Doc]) {
     flow.scratch.insert(SCRATCH.into(), json!(s));
     match &s.device_id {
-        Some(id) => flow
-            .scratch
-            .insert("view".into(), json!({ "selectedDevice": { "id": id } })),
-        None => flow.scratch.remove("view"),
+        Some(id) => flow.scratch.insert(
+            SHOWN_FIELDS.into(),
+            json!({ "selectedDevice": { "id": id } }),
+        ),
+        None => flow.scratch.remove(SHOWN_FIELDS),
     };
     let shown: Vec<Value> = devices.iter().map(mfa::flow_view).collect();
     flow.scratch
-        .insert("embedded".into(), json!({ "devices": shown }));
+        .insert(SHOWN_EMBEDDED.into(), json!({ "devices": shown }));
     match &s.delivery_error {
         Some(e) => flow.scratch.insert(
-            "flowError".into(),
+            SHOWN_ERROR.into(),
             json!({ "code": "NOTIFICATION_FAILED", "message": format!("The passcode could not be delivered: {e}") }),
         ),
-        None => flow.scratch.remove("flowError"),
+        None => flow.scratch.remove(SHOWN_ERROR),
     };
 }
 
 fn clear(flow: &mut Flow) {
-    for k in [SCRATCH, "view", "embedded", "flowError"] {
+    for k in [SCRATCH, SHOWN_FIELDS, SHOWN_EMBEDDED, SHOWN_ERROR] {
         flow.scratch.remove(k);
     }
 }
@@ -204,7 +205,7 @@ impl ActionType for Mfa {
                 store(flow, &state, &devices);
                 if let Some(d) = details.first() {
                     flow.scratch.insert(
-                        "flowError".into(),
+                        SHOWN_ERROR.into(),
                         json!({ "code": d.code, "message": d.message }),
                     );
                 }

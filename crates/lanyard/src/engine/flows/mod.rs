@@ -25,6 +25,13 @@ pub const KIND: &str = "flow";
 /// Flows expire after 15 minutes without activity.
 pub const IDLE_SECONDS: i64 = 15 * 60;
 
+/// Flow scratch keys that the flow object shows: extra `_embedded` entries (an action's
+/// devices), extra top-level fields (`selectedDevice`) and a flow-level `error` (a passcode
+/// that could not be sent).
+pub const SHOWN_EMBEDDED: &str = "embedded";
+pub const SHOWN_FIELDS: &str = "view";
+pub const SHOWN_ERROR: &str = "flowError";
+
 pub const COMPLETED: &str = "COMPLETED";
 pub const FAILED: &str = "FAILED";
 
@@ -414,7 +421,7 @@ pub async fn render(app: &App, flow: &Flow, expires_at: i64) -> ApiResult<Value>
         }
         embedded.insert("user".into(), user);
     }
-    if let Some(extra) = flow.scratch.get("embedded").and_then(Value::as_object) {
+    if let Some(extra) = flow.scratch.get(SHOWN_EMBEDDED).and_then(Value::as_object) {
         for (k, v) in extra {
             embedded.insert(k.clone(), v.clone());
         }
@@ -430,14 +437,14 @@ pub async fn render(app: &App, flow: &Flow, expires_at: i64) -> ApiResult<Value>
         "expiresAt": clock::format(time::OffsetDateTime::from_unix_timestamp(expires_at).unwrap_or(time::OffsetDateTime::now_utc())),
     });
     // Top-level fields an action adds (e.g. MFA's `selectedDevice`).
-    if let Some(view) = flow.scratch.get("view").and_then(Value::as_object) {
+    if let Some(view) = flow.scratch.get(SHOWN_FIELDS).and_then(Value::as_object) {
         for (k, v) in view {
             out[k] = v.clone();
         }
     }
     if let Some(e) = &flow.error {
         out["error"] = json!({ "code": e.error, "message": e.description });
-    } else if let Some(e) = flow.scratch.get("flowError") {
+    } else if let Some(e) = flow.scratch.get(SHOWN_ERROR) {
         out["error"] = e.clone();
     }
     Ok(out)
