@@ -416,18 +416,13 @@ impl Resource for Applications {
         let errs = match doc.data["protocol"].as_str() {
             Some("OPENID_CONNECT") => check_oidc(&mut doc.data),
             Some("SAML") => {
-                if let Some(key) = doc.data["idpSigning"]["key"]["id"].as_str()
-                    && ctx
-                        .tx
-                        .get(crate::engine::keys::KIND, &doc.env_id, key)
-                        .await?
-                        .is_none()
-                {
-                    return Err(ApiError::one(Detail::invalid(
-                        "idpSigning.key.id",
-                        "The signing key does not exist.",
-                    )));
-                }
+                ctx.require_ref(
+                    doc,
+                    "idpSigning.key.id",
+                    crate::engine::keys::KIND,
+                    "signing key",
+                )
+                .await?;
                 vec![]
             }
             _ => vec![Detail::invalid("protocol", "Unsupported protocol.")],

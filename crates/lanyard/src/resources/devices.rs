@@ -144,18 +144,13 @@ impl Resource for Devices {
             })?;
             doc.data["phone"] = json!(phone);
         }
-        if let Some(pid) = doc.data["policy"]["id"].as_str()
-            && ctx
-                .tx
-                .get(super::mfa_policies::KIND, &doc.env_id, pid)
-                .await?
-                .is_none()
-        {
-            return Err(ApiError::one(Detail::invalid(
-                "policy.id",
-                "The device authentication policy does not exist.",
-            )));
-        }
+        ctx.require_ref(
+            doc,
+            "policy.id",
+            super::mfa_policies::KIND,
+            "device authentication policy",
+        )
+        .await?;
         // Serialize device creation per user so the limit holds under concurrent requests.
         ctx.tx.lock(&doc.env_id, &doc.parent_id).await?;
         let existing_devices = ctx.tx.children(KIND, &doc.env_id, &doc.parent_id).await?;

@@ -94,6 +94,29 @@ pub struct WriteCtx<'a> {
     pub org_id: &'a str,
 }
 
+impl WriteCtx<'_> {
+    /// Refuses a reference (the dotted path of an `…id` in the document) that names no `kind`
+    /// document of the environment; an absent reference is fine.
+    pub async fn require_ref(
+        &mut self,
+        doc: &Doc,
+        path: &str,
+        kind: &str,
+        what: &str,
+    ) -> ApiResult<()> {
+        let Some(id) = json_path(&doc.data, path).and_then(Value::as_str) else {
+            return Ok(());
+        };
+        if self.tx.get(kind, &doc.env_id, id).await?.is_none() {
+            return Err(crate::error::ApiError::one(crate::error::Detail::invalid(
+                path,
+                format!("The {what} does not exist."),
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[async_trait::async_trait]
 pub trait Resource: Send + Sync + 'static {
     fn spec(&self) -> &'static Spec;

@@ -248,36 +248,20 @@ impl Resource for Actions {
                 )));
             }
         }
-        if let Some(pop) = doc
-            .data
-            .pointer("/registration/population/id")
-            .and_then(Value::as_str)
-            && ctx
-                .tx
-                .get(super::populations::KIND, &doc.env_id, pop)
-                .await?
-                .is_none()
-        {
-            return Err(ApiError::one(Detail::invalid(
-                "registration.population.id",
-                "The population does not exist.",
-            )));
-        }
-        if let Some(pid) = doc
-            .data
-            .pointer("/deviceAuthenticationPolicy/id")
-            .and_then(Value::as_str)
-            && ctx
-                .tx
-                .get(super::mfa_policies::KIND, &doc.env_id, pid)
-                .await?
-                .is_none()
-        {
-            return Err(ApiError::one(Detail::invalid(
-                "deviceAuthenticationPolicy.id",
-                "The device authentication policy does not exist.",
-            )));
-        }
+        ctx.require_ref(
+            doc,
+            "registration.population.id",
+            super::populations::KIND,
+            "population",
+        )
+        .await?;
+        ctx.require_ref(
+            doc,
+            "deviceAuthenticationPolicy.id",
+            super::mfa_policies::KIND,
+            "device authentication policy",
+        )
+        .await?;
         if let Some(cond) = doc.data.get("condition") {
             check_condition(cond, "condition")?;
         }

@@ -61,18 +61,13 @@ impl Resource for Populations {
         doc: &mut Doc,
         existing: Option<&Doc>,
     ) -> ApiResult<()> {
-        if let Some(pp) = doc.data["passwordPolicy"]["id"].as_str()
-            && ctx
-                .tx
-                .get(super::users::PASSWORD_POLICY_KIND, &doc.env_id, pp)
-                .await?
-                .is_none()
-        {
-            return Err(ApiError::one(Detail::invalid(
-                "passwordPolicy.id",
-                "The password policy does not exist.",
-            )));
-        }
+        ctx.require_ref(
+            doc,
+            "passwordPolicy.id",
+            super::users::PASSWORD_POLICY_KIND,
+            "password policy",
+        )
+        .await?;
         let was_default = existing.is_some_and(|e| e.data["default"] == true);
         // `default` can only be set to true (which moves it here from the previous default); a
         // PUT that leaves it out, as clients that do not manage it do, keeps the current value.
