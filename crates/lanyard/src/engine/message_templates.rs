@@ -102,7 +102,8 @@ pub async fn render(
         })
         .unwrap_or("en")
         .to_string();
-    let contents = app.store.read().children(KIND, env_id, template).await?;
+    // Template contents are configuration: cached like the rest of the sign-on configuration.
+    let contents = app.cached_children(KIND, env_id, template).await?;
     let variant = variant.filter(|v| !v.is_empty());
     let pick = |want_variant: Option<&str>| {
         contents

@@ -22,7 +22,7 @@ use crate::engine::mfa;
 use crate::error::{ApiError, ApiResult, Detail};
 use crate::model::schema::{Field, Mode, Ty, f, s, validate};
 use crate::resources::devices::{self, DEVICES, KIND};
-use crate::resources::{WriteCtx, ops, templates, users};
+use crate::resources::{WriteCtx, ops, templates};
 use crate::store::{Doc, ListQuery, Tx, sql_filter};
 
 pub const REORDER: &str = "application/vnd.pingidentity.devices.reorder+json";
@@ -65,15 +65,6 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
 
 use crate::state::AppState;
 
-async fn user_of(mg: &Mgmt, param: &str) -> ApiResult<Doc> {
-    mg.app
-        .store
-        .read()
-        .get(users::KIND, &mg.env()?.id, mg.param(param))
-        .await?
-        .ok_or_else(ApiError::not_found)
-}
-
 async fn device_in(mg: &Mgmt, tx: &mut Tx) -> ApiResult<Doc> {
     tx.lock(&mg.env()?.id, mg.param("id")).await?;
     tx.get(KIND, &mg.env()?.id, mg.param("id"))
@@ -90,7 +81,7 @@ fn body_of(fields: &[Field], input: &Value) -> ApiResult<serde_json::Map<String,
 
 async fn list(mg: Mgmt, Query(q): Query<HashMap<String, String>>) -> ApiResult<Response> {
     mg.require(Area::Identity, false)?;
-    let user = user_of(&mg, "parentId").await?;
+    let user = super::users::user_in_path(&mg, "parentId").await?;
     // SCIM `filter` on the device attributes (`type eq "SMS"`, `status eq "ACTIVE"`), in SQL.
     let condition = match q.get("filter") {
         Some(f) => Some(sql_filter::compile(
@@ -131,7 +122,7 @@ async fn create_or_reorder(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResul
     if media.eq_ignore_ascii_case(REORDER) {
         return reorder(mg, input).await;
     }
-    let user = user_of(&mg, "parentId").await?;
+    let user = super::users::user_in_path(&mg, "parentId").await?;
     let env = mg.env()?.clone();
     let mut tx = mg.app.store.begin().await?;
     let mut ctx = WriteCtx {
@@ -170,7 +161,7 @@ async fn reorder(mg: Mgmt, input: Value) -> ApiResult<Response> {
         .flatten()
         .filter_map(|o| o["id"].as_str().map(str::to_string))
         .collect();
-    let user = user_of(&mg, "parentId").await?;
+    let user = super::users::user_in_path(&mg, "parentId").await?;
     let mut tx = mg.app.store.begin().await?;
     let all = tx.children(KIND, &user.env_id, &user.id).await?;
     for (i, id) in ids.iter().enumerate() {
@@ -210,7 +201,7 @@ async fn remove_order(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Sta
         )));
     }
     let _ = super::extract::read_bytes(body).await?;
-    let user = user_of(&mg, "parentId").await?;
+    let user = super::users::user_in_path(&mg, "parentId").await?;
     let mut tx = mg.app.store.begin().await?;
     for mut d in tx.children(KIND, &user.env_id, &user.id).await? {
         if let Some(m) = d.data.as_object_mut()
@@ -293,7 +284,7 @@ fn mfa_enabled_body(mg: &Mgmt, user: &Doc) -> Value {
 
 async fn read_mfa_enabled(mg: Mgmt) -> ApiResult<Response> {
     mg.require(Area::Identity, false)?;
-    let user = user_of(&mg, "id").await?;
+    let user = super::users::user_in_path(&mg, "id").await?;
     Ok(Json(mfa_enabled_body(&mg, &user)).into_response())
 }
 

@@ -104,10 +104,15 @@ async fn create(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Response>
 // ---- helpers ----
 
 async fn load_read(mg: &Mgmt) -> ApiResult<Doc> {
+    user_in_path(mg, "id").await
+}
+
+/// The user named by the path parameter `param` (`id`, or `parentId` under `/users/{…}/…`).
+pub(super) async fn user_in_path(mg: &Mgmt, param: &str) -> ApiResult<Doc> {
     mg.app
         .store
         .read()
-        .get(KIND, &mg.env()?.id, mg.param("id"))
+        .get(KIND, &mg.env()?.id, mg.param(param))
         .await?
         .ok_or_else(ApiError::not_found)
 }
