@@ -159,8 +159,8 @@ pub async fn request_for(
     env_id: &str,
     method: &str,
 ) -> ApiResult<Option<(Value, Value)>> {
-    let settings = app.store.read().children(KIND, env_id, "").await?;
-    for s in settings {
+    let settings = app.cached_children(KIND, env_id, "").await?;
+    for s in settings.iter() {
         if let Some(r) = s.data["requests"]
             .as_array()
             .and_then(|rs| rs.iter().find(|r| r["deliveryMethod"] == method))

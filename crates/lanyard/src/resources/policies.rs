@@ -281,7 +281,8 @@ impl Resource for Actions {
     }
 }
 
-fn uses_user_attribute(cond: &Value) -> bool {
+/// Whether a condition reads user attributes (`${user.…}`).
+pub fn uses_user_attribute(cond: &Value) -> bool {
     cond.to_string().contains("${user.")
 }
 

@@ -251,7 +251,7 @@ async fn condition_holds(ctx: &FlowCtx<'_>, flow: &Flow, cfg: &Value) -> ApiResu
     // User attributes (`${user.population.id}` …) need the flow's user; before the user is
     // known such a leaf is not understood, and the action runs.
     let user = match &flow.user_id {
-        Some(uid) if c.to_string().contains("${user.") => {
+        Some(uid) if crate::resources::policies::uses_user_attribute(c) => {
             ctx.app
                 .store
                 .read()
