@@ -38,32 +38,6 @@ async fn web_app(t: &TestApp, env: &str, name: &str) -> (String, String) {
     (app, secret)
 }
 
-/// A sign-on policy with `actions`, assigned to `app`; returns the policy id.
-async fn policy(t: &TestApp, env: &str, app: &str, name: &str, actions: &[Value]) -> String {
-    let p = t
-        .post(&path(env, "/signOnPolicies"), json!({ "name": name }))
-        .await;
-    assert_eq!(p.status, 201, "{}", p.text);
-    let id = p.id();
-    for a in actions {
-        let r = t
-            .post(
-                &path(env, &format!("/signOnPolicies/{id}/actions")),
-                a.clone(),
-            )
-            .await;
-        assert_eq!(r.status, 201, "action: {}", r.text);
-    }
-    let r = t
-        .post(
-            &path(env, &format!("/applications/{app}/signOnPolicyAssignments")),
-            json!({ "priority": 1, "signOnPolicy": { "id": id } }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "assignment: {}", r.text);
-    id
-}
-
 /// A user with a password and MFA enabled; returns the user id.
 async fn mfa_user(t: &TestApp, env: &str, username: &str) -> String {
     let user = signon::create_user(t, env, username).await;
@@ -109,10 +83,6 @@ async fn device_policy(
     r.id()
 }
 
-fn flow_url(env: &str, flow: &str) -> String {
-    format!("/{env}/flows/{flow}")
-}
-
 /// A redirect-mode authorize in a new browser; returns the flow URL.
 async fn start(t: &TestApp, jar: &mut Jar, env: &str, app: &str, state: &str) -> String {
     let a = signon::browser_get(
@@ -122,7 +92,7 @@ async fn start(t: &TestApp, jar: &mut Jar, env: &str, app: &str, state: &str) ->
     )
     .await;
     assert_eq!(a.status, 302, "authorize: {}", a.text);
-    flow_url(env, &signon::flow_id_of(&signon::location(&a)))
+    mfa::flow_url(env, &signon::flow_id_of(&signon::location(&a)))
 }
 
 /// A new browser through authorize and the password; returns (jar, flow URL, flow response).
@@ -236,7 +206,7 @@ async fn wrong_otps_count_down_then_lock_the_device_until_unlocked() {
         );
 
         let (app, secret) = web_app(&t, &env, "Lock").await;
-        policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
+        mfa::policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
         let user = mfa_user(&t, &env, "lock.user").await;
         let dev = mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
 
@@ -356,7 +326,7 @@ async fn an_expired_otp_is_refused() {
         )
         .await;
         let (app, _) = web_app(&t, &env, "Expiry").await;
-        policy(
+        mfa::policy(
             &t,
             &env,
             &app,
@@ -389,7 +359,7 @@ async fn a_code_is_single_use_across_sign_ons() {
         let t = TestApp::new(db).await;
         let env = t.new_env().await;
         let (app, secret) = web_app(&t, &env, "Once").await;
-        policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
+        mfa::policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
         let user = mfa_user(&t, &env, "once.user").await;
         let dev = mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
 
@@ -464,7 +434,7 @@ async fn bad_flow_actions_are_refused() {
         let t = TestApp::new(db).await;
         let env = t.new_env().await;
         let (app, secret) = web_app(&t, &env, "BadInput").await;
-        policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
+        mfa::policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
         let user = mfa_user(&t, &env, "alice").await;
         mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
         let bob = mfa_user(&t, &env, "bob").await;
@@ -627,7 +597,7 @@ async fn prompt_to_select_lists_masked_devices_and_sends_only_to_the_chosen_one(
         )
         .await;
         let (app, secret) = web_app(&t, &env, "Select").await;
-        policy(
+        mfa::policy(
             &t,
             &env,
             &app,
@@ -753,7 +723,7 @@ async fn the_sixth_send_within_15_minutes_is_refused() {
         let t = TestApp::new(db).await;
         let env = t.new_env().await;
         let (app, _) = web_app(&t, &env, "Limit").await;
-        policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
+        mfa::policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
         let user = mfa_user(&t, &env, "spammed").await;
         let sms = mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
         let email = mfa::device(
@@ -865,7 +835,7 @@ async fn a_rate_limited_first_device_does_not_strand_a_new_sign_on() {
         let t = TestApp::new(db).await;
         let env = t.new_env().await;
         let (app, secret) = web_app(&t, &env, "Strand").await;
-        policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
+        mfa::policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
         let user = mfa_user(&t, &env, "stranded").await;
         let sms = mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
         let email = mfa::device(
@@ -947,7 +917,7 @@ async fn no_devices_mode_bypass_block_and_passwordless() {
 
         // BYPASS after a password: the sign-on completes with the password alone.
         let (app, secret) = web_app(&t, &env, "Bypass").await;
-        policy(
+        mfa::policy(
             &t,
             &env,
             &app,
@@ -962,7 +932,7 @@ async fn no_devices_mode_bypass_block_and_passwordless() {
 
         // BLOCK: the flow fails and resume answers the client with access_denied.
         let (app, _) = web_app(&t, &env, "Block").await;
-        policy(
+        mfa::policy(
             &t,
             &env,
             &app,
@@ -1000,7 +970,7 @@ async fn no_devices_mode_bypass_block_and_passwordless() {
 
         // Passwordless (MFA only) with BYPASS and no device: nothing was proven, so it fails.
         let (app, _) = web_app(&t, &env, "Passwordless").await;
-        policy(&t, &env, &app, "Passwordless", &[json!({ "priority": 1, "type": "MULTI_FACTOR_AUTHENTICATION", "noDevicesMode": "BYPASS", "sms": { "enabled": true }, "email": { "enabled": true } })]).await;
+        mfa::policy(&t, &env, &app, "Passwordless", &[json!({ "priority": 1, "type": "MULTI_FACTOR_AUTHENTICATION", "noDevicesMode": "BYPASS", "sms": { "enabled": true }, "email": { "enabled": true } })]).await;
         let mut jar = Jar::new();
         let flow = start(&t, &mut jar, &env, &app, "p").await;
         let f = signon::browser_get(&t, &mut jar, &flow).await;
@@ -1413,7 +1383,7 @@ async fn sms_through_a_custom_provider_and_when_it_fails() {
 
         // A sign-on's SMS reaches the provider.
         let (app, secret) = web_app(&t, &env, "Provider").await;
-        policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
+        mfa::policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
         let user = mfa_user(&t, &env, "texted").await;
         let dev = mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
         let (mut jar, flow, f) = password_step(&t, &env, &app, "texted").await;
@@ -1501,7 +1471,7 @@ async fn identifier_first_does_not_tell_known_usernames_from_unknown_ones() {
         let t = TestApp::new(db).await;
         let env = t.new_env().await;
         let (app, secret) = web_app(&t, &env, "IdFirst").await;
-        policy(
+        mfa::policy(
             &t,
             &env,
             &app,
@@ -1644,7 +1614,7 @@ async fn an_sms_provider_that_hangs_does_not_hang_the_sign_on() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let (app, _) = web_app(&t, &env, "Slow").await;
-    policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
+    mfa::policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
     let user = mfa_user(&t, &env, "waiting").await;
     mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
     let (_, _, f) = tokio::time::timeout(
@@ -1675,7 +1645,7 @@ async fn concurrent_wrong_passcodes_all_count() {
         let t = TestApp::new(db).await;
         let env = t.new_env().await;
         let (app, _) = web_app(&t, &env, "Race").await;
-        policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
+        mfa::policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
         let user = mfa_user(&t, &env, "raced").await;
         let dev = mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
         let (jar, flow, f) = password_step(&t, &env, &app, "raced").await;

@@ -64,36 +64,6 @@ async fn web_app(t: &TestApp, env: &str, name: &str) -> (String, String) {
     (app, secret)
 }
 
-/// Creates a sign-on policy with `actions` and assigns it to `app`; returns the policy id.
-async fn policy(t: &TestApp, env: &str, app: &str, name: &str, actions: &[Value]) -> String {
-    let p = t
-        .post(
-            &path(env, "/signOnPolicies"),
-            json!({ "name": name, "description": "MFA" }),
-        )
-        .await;
-    assert_eq!(p.status, 201, "{}", p.text);
-    let id = p.id();
-    for a in actions {
-        let r = t
-            .post(
-                &path(env, &format!("/signOnPolicies/{id}/actions")),
-                a.clone(),
-            )
-            .await;
-        assert_eq!(r.status, 201, "action: {}", r.text);
-        assert_eq!(r.body["type"], a["type"]);
-    }
-    let r = t
-        .post(
-            &path(env, &format!("/applications/{app}/signOnPolicyAssignments")),
-            json!({ "priority": 1, "signOnPolicy": { "id": id } }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "assignment: {}", r.text);
-    id
-}
-
 /// A population and a user in it with a password and MFA enabled (the guides' steps).
 async fn mfa_user(t: &TestApp, env: &str, username: &str) -> String {
     let pop = t
@@ -141,10 +111,6 @@ async fn exchange(t: &TestApp, env: &str, app: &str, secret: &str, code: &str) -
     r.body
 }
 
-fn flow_url(env: &str, flow: &str) -> String {
-    format!("/{env}/flows/{flow}")
-}
-
 #[tokio::test]
 async fn uc01_login_and_mfa_actions() {
     for db in backends() {
@@ -153,7 +119,7 @@ async fn uc01_login_and_mfa_actions() {
         // Steps 1-4: application, resources, scopes, grant.
         let (app, _) = web_app(&t, &env, "WebAppWithMFA").await;
         // Steps 5-8: policy, LOGIN action, MFA action (runs after LOGIN), assignment.
-        policy(
+        mfa::policy(
             &t,
             &env,
             &app,
@@ -199,13 +165,13 @@ async fn uc01_login_and_mfa_actions() {
         assert_eq!(a.status, 302, "{}", a.text);
         let flow = signon::flow_id_of(&signon::location(&a));
         // Step 15: get the flow.
-        let f = signon::browser_get(&t, &mut jar, &flow_url(&env, &flow)).await;
+        let f = signon::browser_get(&t, &mut jar, &mfa::flow_url(&env, &flow)).await;
         assert_eq!(f.body["status"], "USERNAME_PASSWORD_REQUIRED", "{}", f.text);
         // Step 16: the login credentials; the MFA action sends a passcode to the only device.
         let f = signon::flow_action(
             &t,
             &mut jar,
-            &flow_url(&env, &flow),
+            &mfa::flow_url(&env, &flow),
             "usernamePassword.check",
             json!({ "username": "mfa.user", "password": PASSWORD }),
         )
@@ -227,7 +193,7 @@ async fn uc01_login_and_mfa_actions() {
         let f = signon::flow_action(
             &t,
             &mut jar,
-            &flow_url(&env, &flow),
+            &mfa::flow_url(&env, &flow),
             "otp.check",
             json!({ "otp": otp }),
         )
@@ -250,7 +216,7 @@ async fn uc01_login_and_mfa_actions() {
         let again = signon::flow_action(
             &t,
             &mut jar,
-            &flow_url(&env, &flow),
+            &mfa::flow_url(&env, &flow),
             "otp.check",
             json!({ "otp": otp }),
         )
@@ -267,7 +233,7 @@ async fn uc15_mfa_policy_for_a_web_app() {
         // Steps 1-4.
         let (app, _) = web_app(&t, &env, "WebAppMFA").await;
         // Steps 5-7: an MFA policy whose action comes first, assigned to the app.
-        let pol = policy(
+        let pol = mfa::policy(
             &t,
             &env,
             &app,
@@ -309,7 +275,7 @@ async fn uc16_passwordless_sign_on() {
         // Step 1: the application.
         let (app, secret) = web_app(&t, &env, "Passwordless").await;
         // Steps 2-4: policy, the one MFA action (email), assignment.
-        policy(&t, &env, &app, "Passwordless", &[json!({ "priority": 1, "type": "MULTI_FACTOR_AUTHENTICATION", "email": { "enabled": true } })]).await;
+        mfa::policy(&t, &env, &app, "Passwordless", &[json!({ "priority": 1, "type": "MULTI_FACTOR_AUTHENTICATION", "email": { "enabled": true } })]).await;
         let user = mfa_user(&t, &env, "nopass").await;
         mfa::device(
             &t,
@@ -328,7 +294,7 @@ async fn uc16_passwordless_sign_on() {
             "{loc}"
         );
         // And the sign-on runs without a password: username, then the emailed code.
-        let flow = flow_url(&env, &signon::flow_id_of(&loc));
+        let flow = mfa::flow_url(&env, &signon::flow_id_of(&loc));
         let f = signon::browser_get(&t, &mut jar, &flow).await;
         assert_eq!(f.body["status"], "SIGN_ON_REQUIRED", "{}", f.text);
         let f = signon::flow_action(
@@ -365,7 +331,7 @@ async fn uc16_passwordless_sign_on() {
         // An unknown username is refused.
         let mut jar = Jar::new();
         let a = signon::browser_get(&t, &mut jar, &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}&response_mode=pi.flow")).await;
-        let flow = flow_url(&env, a.body["id"].as_str().unwrap());
+        let flow = mfa::flow_url(&env, a.body["id"].as_str().unwrap());
         let f = signon::flow_action(
             &t,
             &mut jar,
@@ -382,7 +348,7 @@ async fn uc16_passwordless_sign_on() {
 /// UC17 and UC18 share their setup: an SMS-only MFA policy, a user with an SMS device.
 async fn mfa_only(t: &TestApp, env: &str) -> (String, String, String) {
     let (app, secret) = web_app(t, env, "WebApp4Mfa").await;
-    policy(t, env, &app, "SMS_Only", &[json!({ "priority": 1, "type": "MULTI_FACTOR_AUTHENTICATION", "sms": { "enabled": true }, "email": { "enabled": false } })]).await;
+    mfa::policy(t, env, &app, "SMS_Only", &[json!({ "priority": 1, "type": "MULTI_FACTOR_AUTHENTICATION", "sms": { "enabled": true }, "email": { "enabled": false } })]).await;
     let user = mfa_user(t, env, "hinted").await;
     mfa::device(t, env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
     (app, secret, user)
@@ -409,7 +375,7 @@ async fn uc17_mfa_only_with_a_login_hint_token() {
         assert_eq!(a.body["_embedded"]["user"]["id"], user.as_str());
         // Step 15: check the OTP.
         let otp = mfa::latest_otp(&t, &env, PHONE).await;
-        let flow = flow_url(&env, a.body["id"].as_str().unwrap());
+        let flow = mfa::flow_url(&env, a.body["id"].as_str().unwrap());
         let f = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": otp })).await;
         assert_eq!(f.body["status"], "COMPLETED", "{}", f.text);
         // Step 16: resume returns the code.
@@ -496,7 +462,7 @@ async fn uc18_transaction_approval_over_sms() {
         );
         let otp = mfa::digits_in(body, 6).unwrap();
         // Step 16: check the OTP. Step 17: resume. Step 18: the token.
-        let flow = flow_url(&env, a.body["id"].as_str().unwrap());
+        let flow = mfa::flow_url(&env, a.body["id"].as_str().unwrap());
         let f = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": otp })).await;
         assert_eq!(f.body["status"], "COMPLETED", "{}", f.text);
         let r = signon::browser_get(&t, &mut jar, f.body["resumeUrl"].as_str().unwrap()).await;
@@ -537,7 +503,7 @@ async fn uc19_two_mfa_actions() {
         // Steps 1-4.
         let (app, _) = web_app(&t, &env, "TwoFactors").await;
         // Steps 5-8: an SMS action, then an email action.
-        policy(
+        mfa::policy(
             &t,
             &env,
             &app,
@@ -561,7 +527,7 @@ async fn uc19_two_mfa_actions() {
         // Step 15: authorize. Step 16: the flow asks who signs on.
         let mut jar = Jar::new();
         let a = signon::browser_get(&t, &mut jar, &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}")).await;
-        let flow = flow_url(&env, &signon::flow_id_of(&signon::location(&a)));
+        let flow = mfa::flow_url(&env, &signon::flow_id_of(&signon::location(&a)));
         let f = signon::browser_get(&t, &mut jar, &flow).await;
         assert_eq!(f.body["status"], "SIGN_ON_REQUIRED", "{}", f.text);
         // Step 17: user lookup; the SMS action sends its code.
@@ -623,7 +589,7 @@ async fn uc20_authenticator_app() {
         // Steps 2-4: resources, scopes, grant.
         signon::grant(&t, &env, &app, "openid", &["openid", "profile"]).await;
         // Steps 5-7: the policy with an MFA action allowing only the authenticator app.
-        policy(
+        mfa::policy(
             &t,
             &env,
             &app,
@@ -686,7 +652,7 @@ async fn uc20_authenticator_app() {
         let mut jar = Jar::new();
         let a = signon::browser_get(&t, &mut jar, &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri=com.example.app://callback&code_challenge={challenge}&code_challenge_method=S256&response_mode=pi.flow")).await;
         assert_eq!(a.status, 200, "{}", a.text);
-        let flow = flow_url(&env, a.body["id"].as_str().unwrap());
+        let flow = mfa::flow_url(&env, a.body["id"].as_str().unwrap());
         let f = signon::flow_action(
             &t,
             &mut jar,
@@ -761,7 +727,7 @@ async fn conditions_on_user_attributes_pick_who_gets_mfa() {
         )
         .await;
         signon::create_user(&t, &env, "relaxed.user").await;
-        policy(
+        mfa::policy(
             &t,
             &env,
             &app,
@@ -779,7 +745,7 @@ async fn conditions_on_user_attributes_pick_who_gets_mfa() {
         ] {
             let mut jar = Jar::new();
             let a = signon::browser_get(&t, &mut jar, &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}&response_mode=pi.flow")).await;
-            let flow = flow_url(&env, a.body["id"].as_str().unwrap());
+            let flow = mfa::flow_url(&env, a.body["id"].as_str().unwrap());
             let f = signon::flow_action(
                 &t,
                 &mut jar,

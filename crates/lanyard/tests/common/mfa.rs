@@ -109,3 +109,38 @@ pub async fn device_action(
     )
     .await
 }
+
+/// Creates a sign-on policy with `actions` and assigns it to `app`; returns the policy id.
+pub async fn policy(t: &TestApp, env: &str, app: &str, name: &str, actions: &[Value]) -> String {
+    let p = t
+        .post(
+            &path(env, "/signOnPolicies"),
+            json!({ "name": name, "description": "MFA" }),
+        )
+        .await;
+    assert_eq!(p.status, 201, "{}", p.text);
+    let id = p.id();
+    for a in actions {
+        let r = t
+            .post(
+                &path(env, &format!("/signOnPolicies/{id}/actions")),
+                a.clone(),
+            )
+            .await;
+        assert_eq!(r.status, 201, "action: {}", r.text);
+        assert_eq!(r.body["type"], a["type"]);
+    }
+    let r = t
+        .post(
+            &path(env, &format!("/applications/{app}/signOnPolicyAssignments")),
+            json!({ "priority": 1, "signOnPolicy": { "id": id } }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "assignment: {}", r.text);
+    id
+}
+
+/// The flows API path of a flow.
+pub fn flow_url(env: &str, flow: &str) -> String {
+    format!("/{env}/flows/{flow}")
+}
