@@ -1,6 +1,7 @@
 //! Embedded schema migrations for both backends, applied in order at start.
 
-use sqlx::Row;
+use sqlx::any::AnyArguments;
+use sqlx::{Arguments, Row};
 
 use super::{Dialect, Store};
 
@@ -24,19 +25,22 @@ const MIGRATIONS: &[Migration] = &[
 ];
 
 pub async fn run(store: &Store) -> anyhow::Result<()> {
-    let pool = store.pool();
-    let mut tx = pool.begin().await?;
+    let mut tx = store.begin().await?;
     if store.dialect == Dialect::Postgres {
         // Two processes starting together must not both migrate: lock before touching the schema.
-        sqlx::query("SELECT pg_advisory_xact_lock(727274)")
-            .execute(&mut *tx)
+        tx.conn
+            .execute_raw("SELECT pg_advisory_xact_lock(727274)")
             .await?;
     }
-    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
-        .execute(&mut *tx)
+    tx.conn
+        .execute_raw("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
         .await?;
-    let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
-        .fetch_all(&mut *tx)
+    let applied: Vec<i64> = tx
+        .conn
+        .fetch_all(
+            "SELECT version FROM schema_migrations",
+            AnyArguments::default(),
+        )
         .await?
         .iter()
         .map(|r| r.try_get::<i64, _>("version"))
@@ -50,12 +54,16 @@ pub async fn run(store: &Store) -> anyhow::Result<()> {
             Dialect::Postgres => m.postgres,
         };
         for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            sqlx::query(stmt).execute(&mut *tx).await?;
+            tx.conn.execute_raw(stmt).await?;
         }
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-            .bind(m.version)
-            .bind(crate::clock::now())
-            .execute(&mut *tx)
+        let mut args = AnyArguments::default();
+        args.add(m.version).map_err(sqlx::Error::Encode)?;
+        args.add(crate::clock::now()).map_err(sqlx::Error::Encode)?;
+        tx.conn
+            .execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                args,
+            )
             .await?;
     }
     tx.commit().await?;

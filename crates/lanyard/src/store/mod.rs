@@ -3,6 +3,7 @@
 //! SQLite and PostgreSQL; `Dialect` holds the few places where their SQL differs (JSON paths,
 //! upserts, write locking).
 
+mod connections;
 mod migrate;
 pub mod runtime;
 pub mod sql_filter;
@@ -12,8 +13,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::Value;
-use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Arguments, Row};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Arguments, Connection, Row};
+
+use connections::{Conn, Connections};
 
 use crate::error::{ApiError, ApiResult, Detail};
 
@@ -106,16 +109,15 @@ pub struct ListQuery<'a> {
 
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    conns: Connections,
     pub dialect: Dialect,
     /// SQLite allows one writer; serialising writers in process avoids busy errors on upgrade.
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 pub struct Tx {
-    tx: sqlx::Transaction<'static, Any>,
+    conn: Conn,
     pub dialect: Dialect,
-    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 const COLUMNS: &str = "kind, id, env_id, parent_id, data, secrets, created_at, updated_at";
@@ -204,7 +206,7 @@ macro_rules! reads {
     () => {
         pub async fn get(&mut self, kind: &str, env_id: &str, id: &str) -> ApiResult<Option<Doc>> {
             let sql = format!("SELECT {COLUMNS} FROM resources WHERE kind = $1 AND id = $2 AND env_id = $3");
-            let row = sqlx::query_with(&sql, args_of(&strs(&[kind, id, env_id]))?).fetch_optional(self.exec()).await?;
+            let row = self.lease().await?.fetch_optional(&sql, args_of(&strs(&[kind, id, env_id]))?).await?;
             Ok(row.as_ref().map(row_to_doc).transpose()?)
         }
 
@@ -215,8 +217,7 @@ macro_rules! reads {
                  WHERE u.scope_id = $1 AND u.kind = $2 AND u.key = $3 AND u.value = $4",
                 COLUMNS.replace(", ", ", r.")
             );
-            let row = sqlx::query_with(&sql, args_of(&strs(&[scope_id, kind, key, &value.to_lowercase()]))?)
-                .fetch_optional(self.exec())
+            let row = self.lease().await?.fetch_optional(&sql, args_of(&strs(&[scope_id, kind, key, &value.to_lowercase()]))?)
                 .await?;
             Ok(row.as_ref().map(row_to_doc).transpose()?)
         }
@@ -237,14 +238,14 @@ macro_rules! reads {
                 sql.push_str(&format!(" AND (created_at {cmp} ${a} OR (created_at = ${a} AND id {cmp} ${b}))"));
             }
             let sql = format!("SELECT {COLUMNS} FROM resources WHERE {sql} ORDER BY created_at {dir}, id {dir} LIMIT {}", q.limit);
-            let rows = sqlx::query_with(&sql, args_of(&params)?).fetch_all(self.exec()).await?;
+            let rows = self.lease().await?.fetch_all(&sql, args_of(&params)?).await?;
             Ok(rows.iter().map(row_to_doc).collect::<Result<_, _>>()?)
         }
 
         pub async fn count(&mut self, q: &ListQuery<'_>) -> ApiResult<i64> {
             let (sql, params) = list_where(q);
             let sql = format!("SELECT COUNT(*) AS n FROM resources WHERE {sql}");
-            let row = sqlx::query_with(&sql, args_of(&params)?).fetch_one(self.exec()).await?;
+            let row = self.lease().await?.fetch_one(&sql, args_of(&params)?).await?;
             Ok(row.try_get::<i64, _>("n")?)
         }
 
@@ -254,29 +255,54 @@ macro_rules! reads {
         }
 
         pub async fn setting(&mut self, key: &str) -> ApiResult<Option<String>> {
-            let row = sqlx::query_with("SELECT value FROM settings WHERE key = $1", args_of(&strs(&[key]))?)
-                .fetch_optional(self.exec())
+            let row = self.lease().await?.fetch_optional("SELECT value FROM settings WHERE key = $1", args_of(&strs(&[key]))?)
                 .await?;
             Ok(row.map(|r| r.try_get::<String, _>("value")).transpose()?)
         }
     };
 }
 
-/// Read access through the pool, outside any transaction.
-pub struct Reader<'a> {
-    pool: &'a AnyPool,
+/// A connection for one statement: a reader's own (handed back after it) or the transaction's.
+enum Lease<'a> {
+    Own(Conn),
+    Tx(&'a mut Conn),
 }
 
-impl<'a> Reader<'a> {
-    fn exec(&self) -> &'a AnyPool {
-        self.pool
+impl std::ops::Deref for Lease<'_> {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        match self {
+            Lease::Own(c) => c,
+            Lease::Tx(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut Conn {
+        match self {
+            Lease::Own(c) => c,
+            Lease::Tx(c) => c,
+        }
+    }
+}
+
+/// Read access outside any transaction: each statement takes a connection and hands it back,
+/// so a reader kept across other work never holds one.
+pub struct Reader<'a> {
+    conns: &'a Connections,
+}
+
+impl Reader<'_> {
+    async fn lease(&mut self) -> ApiResult<Lease<'static>> {
+        Ok(Lease::Own(self.conns.acquire().await?))
     }
     reads!();
 }
 
 impl Tx {
-    fn exec(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
+    async fn lease(&mut self) -> ApiResult<Lease<'_>> {
+        Ok(Lease::Tx(&mut self.conn))
     }
     reads!();
 
@@ -294,7 +320,7 @@ impl Tx {
         args.add(doc.secrets.clone()).map_err(sqlx::Error::Encode)?;
         bind(&mut args, &Param::Str(doc.created_at.clone()))?;
         bind(&mut args, &Param::Str(doc.updated_at.clone()))?;
-        sqlx::query_with(&sql, args).execute(&mut *self.tx).await?;
+        self.conn.execute(&sql, args).await?;
         Ok(())
     }
 
@@ -313,31 +339,31 @@ impl Tx {
         for p in [&doc.updated_at, &doc.kind, &doc.id] {
             bind(&mut args, &Param::Str(p.clone()))?;
         }
-        sqlx::query_with("UPDATE resources SET data = $1, secrets = $2, updated_at = $3 WHERE kind = $4 AND id = $5", args)
-            .execute(&mut *self.tx)
+        self.conn.execute("UPDATE resources SET data = $1, secrets = $2, updated_at = $3 WHERE kind = $4 AND id = $5", args)
             .await?;
         Ok(())
     }
 
     pub async fn delete(&mut self, kind: &str, id: &str) -> ApiResult<()> {
         self.release_keys(kind, id).await?;
-        sqlx::query_with(
-            "DELETE FROM resources WHERE kind = $1 AND id = $2",
-            args_of(&strs(&[kind, id]))?,
-        )
-        .execute(&mut *self.tx)
-        .await?;
+        self.conn
+            .execute(
+                "DELETE FROM resources WHERE kind = $1 AND id = $2",
+                args_of(&strs(&[kind, id]))?,
+            )
+            .await?;
         Ok(())
     }
 
     /// Deletes the documents under a parent, and theirs in turn (e.g. an application's grants).
     pub async fn delete_children(&mut self, env_id: &str, parent_id: &str) -> ApiResult<()> {
-        let children = sqlx::query_with(
-            "SELECT kind, id FROM resources WHERE env_id = $1 AND parent_id = $2",
-            args_of(&strs(&[env_id, parent_id]))?,
-        )
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let children = self
+            .conn
+            .fetch_all(
+                "SELECT kind, id FROM resources WHERE env_id = $1 AND parent_id = $2",
+                args_of(&strs(&[env_id, parent_id]))?,
+            )
+            .await?;
         for row in children {
             let kind: String = row.try_get("kind")?;
             let id: String = row.try_get("id")?;
@@ -350,14 +376,11 @@ impl Tx {
     /// Deletes everything stored in an environment (its own row included).
     pub async fn delete_environment(&mut self, env_id: &str) -> ApiResult<()> {
         let a = strs(&[env_id]);
-        sqlx::query_with(
-            "DELETE FROM unique_keys WHERE id IN (SELECT id FROM resources WHERE env_id = $1) OR scope_id = $1",
-            args_of(&a)?,
-        )
-        .execute(&mut *self.tx)
+        self.conn.execute("DELETE FROM unique_keys WHERE id IN (SELECT id FROM resources WHERE env_id = $1) OR scope_id = $1",
+            args_of(&a)?,)
         .await?;
-        sqlx::query_with("DELETE FROM resources WHERE env_id = $1", args_of(&a)?)
-            .execute(&mut *self.tx)
+        self.conn
+            .execute("DELETE FROM resources WHERE env_id = $1", args_of(&a)?)
             .await?;
         Ok(())
     }
@@ -367,12 +390,12 @@ impl Tx {
     /// until this transaction ends. SQLite writers are already serialised by the write lock.
     pub async fn lock(&mut self, env_id: &str, id: &str) -> ApiResult<()> {
         if self.dialect == Dialect::Postgres {
-            sqlx::query_with(
-                "SELECT id FROM resources WHERE env_id = $1 AND id = $2 FOR UPDATE",
-                args_of(&strs(&[env_id, id]))?,
-            )
-            .fetch_all(&mut *self.tx)
-            .await?;
+            self.conn
+                .fetch_all(
+                    "SELECT id FROM resources WHERE env_id = $1 AND id = $2 FOR UPDATE",
+                    args_of(&strs(&[env_id, id]))?,
+                )
+                .await?;
         }
         Ok(())
     }
@@ -380,19 +403,16 @@ impl Tx {
     /// Serialises first-start bootstrap between processes sharing a PostgreSQL database.
     pub async fn lock_bootstrap(&mut self) -> ApiResult<()> {
         if self.dialect == Dialect::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(727275)")
-                .execute(&mut *self.tx)
+            self.conn
+                .execute_raw("SELECT pg_advisory_xact_lock(727275)")
                 .await?;
         }
         Ok(())
     }
 
     pub async fn set_setting(&mut self, key: &str, value: &str) -> ApiResult<()> {
-        sqlx::query_with(
-            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            args_of(&strs(&[key, value]))?,
-        )
-        .execute(&mut *self.tx)
+        self.conn.execute("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            args_of(&strs(&[key, value]))?,)
         .await?;
         Ok(())
     }
@@ -400,21 +420,15 @@ impl Tx {
     async fn claim_keys(&mut self, kind: &str, id: &str, keys: &[UniqueKey]) -> ApiResult<()> {
         for k in keys {
             let value = k.value.to_lowercase();
-            let existing = sqlx::query_with(
-                "SELECT id FROM unique_keys WHERE scope_id = $1 AND kind = $2 AND key = $3 AND value = $4",
-                args_of(&strs(&[&k.scope_id, kind, k.key, &value]))?,
-            )
-            .fetch_optional(&mut *self.tx)
+            let existing = self.conn.fetch_optional("SELECT id FROM unique_keys WHERE scope_id = $1 AND kind = $2 AND key = $3 AND value = $4",
+                args_of(&strs(&[&k.scope_id, kind, k.key, &value]))?,)
             .await?;
             if let Some(row) = existing {
                 let existing_id: String = row.try_get("id")?;
                 return Err(uniqueness(k.key, &existing_id));
             }
-            sqlx::query_with(
-                "INSERT INTO unique_keys (scope_id, kind, key, value, id) VALUES ($1, $2, $3, $4, $5)",
-                args_of(&strs(&[&k.scope_id, kind, k.key, &value, id]))?,
-            )
-            .execute(&mut *self.tx)
+            self.conn.execute("INSERT INTO unique_keys (scope_id, kind, key, value, id) VALUES ($1, $2, $3, $4, $5)",
+                args_of(&strs(&[&k.scope_id, kind, k.key, &value, id]))?,)
             .await
             .map_err(|e| match &e {
                 sqlx::Error::Database(d) if d.is_unique_violation() => uniqueness(k.key, ""),
@@ -425,17 +439,18 @@ impl Tx {
     }
 
     async fn release_keys(&mut self, kind: &str, id: &str) -> ApiResult<()> {
-        sqlx::query_with(
-            "DELETE FROM unique_keys WHERE kind = $1 AND id = $2",
-            args_of(&strs(&[kind, id]))?,
-        )
-        .execute(&mut *self.tx)
-        .await?;
+        self.conn
+            .execute(
+                "DELETE FROM unique_keys WHERE kind = $1 AND id = $2",
+                args_of(&strs(&[kind, id]))?,
+            )
+            .await?;
         Ok(())
     }
 
     pub async fn commit(self) -> ApiResult<()> {
-        self.tx.commit().await?;
+        let mut this = self;
+        this.conn.commit().await?;
         Ok(())
     }
 }
@@ -460,45 +475,24 @@ impl Store {
         } else {
             Dialect::Sqlite
         };
-        let pool = match dialect {
-            Dialect::Sqlite => {
-                // Create the file, then open it in WAL mode; synchronous=NORMAL is durable in WAL.
-                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
-                    .context("parsing the SQLite URL")?
-                    .create_if_missing(true)
-                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
-                let pool = sqlx::SqlitePool::connect_with(opts)
-                    .await
-                    .context("opening the SQLite database")?;
-                pool.close().await;
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    // A ping before every query doubles the round trips of hot reads.
-                    .test_before_acquire(false)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            sqlx::query("PRAGMA synchronous = NORMAL")
-                                .execute(&mut *conn)
-                                .await?;
-                            sqlx::query("PRAGMA busy_timeout = 10000")
-                                .execute(&mut *conn)
-                                .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(url)
-                    .await
-                    .context("opening the SQLite database")?
-            }
-            Dialect::Postgres => AnyPoolOptions::new()
-                .max_connections(16)
-                .test_before_acquire(false)
-                .connect(url)
+        if dialect == Dialect::Sqlite {
+            // Create the file and switch it to WAL (a property of the file, kept across opens).
+            let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                .context("parsing the SQLite URL")?
+                .create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+            let conn = sqlx::SqliteConnection::connect_with(&opts)
                 .await
-                .context("connecting to PostgreSQL")?,
+                .context("opening the SQLite database")?;
+            conn.close().await.context("opening the SQLite database")?;
+        }
+        let (max, what) = match dialect {
+            Dialect::Sqlite => (8, "opening the SQLite database"),
+            Dialect::Postgres => (16, "connecting to PostgreSQL"),
         };
+        let conns = Connections::open(url, dialect, max).await.context(what)?;
         let store = Store {
-            pool,
+            conns,
             dialect,
             write_lock: (dialect == Dialect::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))),
         };
@@ -507,7 +501,7 @@ impl Store {
     }
 
     pub fn read(&self) -> Reader<'_> {
-        Reader { pool: &self.pool }
+        Reader { conns: &self.conns }
     }
 
     pub async fn begin(&self) -> ApiResult<Tx> {
@@ -515,17 +509,17 @@ impl Store {
             Some(l) => Some(l.clone().lock_owned().await),
             None => None,
         };
-        // SQLite: take the write lock at BEGIN so a transaction that reads and then writes waits
-        // (busy timeout) for other writers instead of failing on a stale snapshot.
-        let tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => self.pool.begin().await?,
-        };
+        let mut conn = self.conns.acquire().await?;
+        conn.begin(guard).await?;
         Ok(Tx {
-            tx,
+            conn,
             dialect: self.dialect,
-            _guard: guard,
         })
+    }
+
+    /// A connection for statements outside a transaction (runtime items).
+    pub(crate) async fn conn(&self) -> ApiResult<Conn> {
+        Ok(self.conns.acquire().await?)
     }
 
     pub fn dialect_name(&self) -> &'static str {
@@ -536,15 +530,14 @@ impl Store {
     }
 
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        match self.conns.acquire().await {
+            Ok(mut c) => c.execute_raw("SELECT 1").await.is_ok(),
+            Err(_) => false,
+        }
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    pub(crate) fn pool(&self) -> &AnyPool {
-        &self.pool
+        self.conns.close().await;
     }
 }
 

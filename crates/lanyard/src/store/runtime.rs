@@ -68,7 +68,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO runtime (kind, id, env_id, data, expires_at, version) VALUES ($1, $2, $3, $4, $5, 0){on_conflict}"
         );
-        sqlx::query_with(&sql, args).execute(self.pool()).await?;
+        self.conn().await?.execute(&sql, args).await?;
         Ok(())
     }
 
@@ -76,12 +76,14 @@ impl Store {
     pub async fn runtime_get(&self, kind: &str, id: &str) -> ApiResult<Option<Item>> {
         let mut args = args_of(&strs(&[kind, id]))?;
         bind(&mut args, &Param::Int(crate::clock::unix()))?;
-        let row = sqlx::query_with(
-            "SELECT kind, id, env_id, data, expires_at, version FROM runtime WHERE kind = $1 AND id = $2 AND expires_at > $3",
-            args,
-        )
-        .fetch_optional(self.pool())
-        .await?;
+        let row = self
+            .conn()
+            .await?
+            .fetch_optional(
+                "SELECT kind, id, env_id, data, expires_at, version FROM runtime WHERE kind = $1 AND id = $2 AND expires_at > $3",
+                args,
+            )
+            .await?;
         let Some(r) = row else { return Ok(None) };
         let data: String = r.try_get("data")?;
         Ok(Some(Item {
@@ -107,32 +109,37 @@ impl Store {
             bind(&mut args, &Param::Str(s.clone()))?;
         }
         bind(&mut args, &Param::Int(item.version))?;
-        let done = sqlx::query_with(
-            "UPDATE runtime SET data = $1, expires_at = $2, version = version + 1 WHERE kind = $3 AND id = $4 AND version = $5",
-            args,
-        )
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let changed = self
+            .conn()
+            .await?
+            .execute(
+                "UPDATE runtime SET data = $1, expires_at = $2, version = version + 1 WHERE kind = $3 AND id = $4 AND version = $5",
+                args,
+            )
+            .await?;
+        Ok(changed == 1)
     }
 
     pub async fn runtime_delete(&self, kind: &str, id: &str) -> ApiResult<bool> {
-        let done = sqlx::query_with(
-            "DELETE FROM runtime WHERE kind = $1 AND id = $2",
-            args_of(&strs(&[kind, id]))?,
-        )
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let deleted = self
+            .conn()
+            .await?
+            .execute(
+                "DELETE FROM runtime WHERE kind = $1 AND id = $2",
+                args_of(&strs(&[kind, id]))?,
+            )
+            .await?;
+        Ok(deleted == 1)
     }
 
     /// Removes expired items; returns how many.
     pub async fn runtime_sweep(&self) -> ApiResult<u64> {
         let mut args = args_of(&[])?;
         bind(&mut args, &Param::Int(crate::clock::unix()))?;
-        let done = sqlx::query_with("DELETE FROM runtime WHERE expires_at <= $1", args)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected())
+        Ok(self
+            .conn()
+            .await?
+            .execute("DELETE FROM runtime WHERE expires_at <= $1", args)
+            .await?)
     }
 }
