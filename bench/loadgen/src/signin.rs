@@ -672,9 +672,9 @@ pub async fn setup(
 /// The `hash` scenario: `n` argon2id hashes (after one warm-up hash) on this thread, with a
 /// fresh random salt each. `reuse_memory: false`: the plain `PasswordHasher::hash_password`,
 /// which allocates and initialises the `memory_kib` block array for every hash (what Lanyard did
-/// before it reused memory); `true`: one block array for all hashes
-/// (`hash_password_into_with_memory`), as Lanyard hashes and verifies now. Returns hashes per
-/// second, wall-clock and per CPU-second.
+/// before it reused memory); `true`: Lanyard's own `passwords::hash_sync`, exactly as the server
+/// hashes and verifies (one reused block array per thread, on huge pages where Linux offers
+/// them). Returns hashes per second, wall-clock and per CPU-second.
 pub fn hash_rate(
     n: u32,
     memory_kib: u32,
@@ -683,30 +683,24 @@ pub fn hash_rate(
     reuse_memory: bool,
 ) -> anyhow::Result<(f64, f64)> {
     use argon2::password_hash::{PasswordHasher, SaltString};
-    use argon2::{Algorithm, Argon2, Block, Params, Version};
+    use argon2::{Algorithm, Argon2, Params, Version};
     let params = Params::new(memory_kib, iterations, parallelism, None)
         .map_err(|e| anyhow!("argon2 parameters: {e}"))?;
-    let mut blocks = if reuse_memory {
-        vec![Block::default(); params.block_count()]
-    } else {
-        Vec::new()
+    let lanyard_params = lanyard::engine::passwords::HashParams {
+        memory_kib,
+        iterations,
+        parallelism,
     };
     let a2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-    let mut one = || -> anyhow::Result<()> {
-        // 16 random bytes (Lanyard uses OsRng; uuid v4 draws from the same OS source).
-        let salt = uuid::Uuid::new_v4();
+    let one = || -> anyhow::Result<()> {
+        let password = "Gr33n-Lanyard-Walrus!42";
         if reuse_memory {
-            let mut out = [0u8; 32];
-            a2.hash_password_into_with_memory(
-                b"Gr33n-Lanyard-Walrus!42",
-                salt.as_bytes(),
-                &mut out,
-                &mut blocks,
-            )
-            .map_err(|e| anyhow!("{e}"))?;
+            lanyard::engine::passwords::hash_sync(password, lanyard_params)?;
         } else {
+            // 16 random bytes (Lanyard uses OsRng; uuid v4 draws from the same OS source).
+            let salt = uuid::Uuid::new_v4();
             let salt = SaltString::encode_b64(salt.as_bytes()).map_err(|e| anyhow!("{e}"))?;
-            a2.hash_password(b"Gr33n-Lanyard-Walrus!42", &salt)
+            a2.hash_password(password.as_bytes(), &salt)
                 .map_err(|e| anyhow!("{e}"))?;
         }
         Ok(())

@@ -231,9 +231,11 @@ async fn reused(
         return false;
     }
     let password = password.to_string();
-    tokio::task::spawn_blocking(move || hashes.iter().any(|h| passwords::verify_sync(&password, h)))
-        .await
-        .unwrap_or(false)
+    passwords::on_hashing_thread(move || {
+        hashes.iter().any(|h| passwords::verify_sync(&password, h))
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// A pre-encoded password given for import: `{BCRYPT}`/`{ARGON2}` prefixes (PingOne's scheme
