@@ -1,9 +1,6 @@
 //! Embedded schema migrations for both backends, applied in order at start.
 
-use sqlx::any::AnyArguments;
-use sqlx::{Arguments, Row};
-
-use super::{Dialect, Store};
+use super::{Dialect, Param, Store};
 
 struct Migration {
     version: i64,
@@ -37,13 +34,10 @@ pub async fn run(store: &Store) -> anyhow::Result<()> {
         .await?;
     let applied: Vec<i64> = tx
         .conn
-        .fetch_all(
-            "SELECT version FROM schema_migrations",
-            AnyArguments::default(),
-        )
+        .fetch_all("SELECT version FROM schema_migrations", &[])
         .await?
         .iter()
-        .map(|r| r.try_get::<i64, _>("version"))
+        .map(|r| r.int("version"))
         .collect::<Result<_, _>>()?;
     for m in MIGRATIONS {
         if applied.contains(&m.version) {
@@ -56,13 +50,11 @@ pub async fn run(store: &Store) -> anyhow::Result<()> {
         for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
             tx.conn.execute_raw(stmt).await?;
         }
-        let mut args = AnyArguments::default();
-        args.add(m.version).map_err(sqlx::Error::Encode)?;
-        args.add(crate::clock::now()).map_err(sqlx::Error::Encode)?;
+        let params = [Param::Int(m.version), Param::Str(crate::clock::now())];
         tx.conn
             .execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
-                args,
+                &params,
             )
             .await?;
     }

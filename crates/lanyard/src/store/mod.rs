@@ -3,20 +3,20 @@
 //! SQLite and PostgreSQL; `Dialect` holds the few places where their SQL differs (JSON paths,
 //! upserts, write locking).
 
-mod connections;
+mod conn;
 mod migrate;
+mod pg;
+mod row;
 pub mod runtime;
 pub mod sql_filter;
+mod sqlite;
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use conn::{Conn, Connections};
+use row::Row;
 use serde_json::Value;
-use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::{Arguments, Connection, Row};
-
-use connections::{Conn, Connections};
 
 use crate::error::{ApiError, ApiResult, Detail};
 
@@ -86,6 +86,13 @@ pub enum Param {
     Str(String),
     Num(f64),
     Int(i64),
+    Null,
+}
+
+impl Param {
+    fn opt(v: &Option<String>) -> Param {
+        v.clone().map_or(Param::Null, Param::Str)
+    }
 }
 
 /// A compiled SQL condition with its parameters (numbered from `first_param`).
@@ -116,41 +123,27 @@ pub struct Store {
 }
 
 pub struct Tx {
+    /// Dropped first: an unfinished transaction is rolled back before the write lock goes.
     conn: Conn,
     pub dialect: Dialect,
+    /// SQLite allows one writer; serialising writers in process avoids busy errors on upgrade.
+    _write_lock: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 const COLUMNS: &str = "kind, id, env_id, parent_id, data, secrets, created_at, updated_at";
 
-fn row_to_doc(r: &AnyRow) -> Result<Doc, sqlx::Error> {
-    let data: String = r.try_get("data")?;
+fn row_to_doc(r: &Row) -> Result<Doc, sqlx::Error> {
+    let data = r.text("data")?;
     Ok(Doc {
-        kind: r.try_get("kind")?,
-        id: r.try_get("id")?,
-        env_id: r.try_get("env_id")?,
-        parent_id: r.try_get("parent_id")?,
+        kind: r.text("kind")?,
+        id: r.text("id")?,
+        env_id: r.text("env_id")?,
+        parent_id: r.text("parent_id")?,
         data: serde_json::from_str(&data).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        secrets: r.try_get("secrets")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
+        secrets: r.opt_text("secrets")?,
+        created_at: r.text("created_at")?,
+        updated_at: r.text("updated_at")?,
     })
-}
-
-fn bind(args: &mut AnyArguments<'_>, p: &Param) -> Result<(), sqlx::Error> {
-    match p {
-        Param::Str(s) => args.add(s.clone()),
-        Param::Num(n) => args.add(*n),
-        Param::Int(n) => args.add(*n),
-    }
-    .map_err(sqlx::Error::Encode)
-}
-
-fn args_of(params: &[Param]) -> Result<AnyArguments<'static>, sqlx::Error> {
-    let mut args = AnyArguments::default();
-    for p in params {
-        bind(&mut args, p)?;
-    }
-    Ok(args)
 }
 
 fn strs(v: &[&str]) -> Vec<Param> {
@@ -206,7 +199,7 @@ macro_rules! reads {
     () => {
         pub async fn get(&mut self, kind: &str, env_id: &str, id: &str) -> ApiResult<Option<Doc>> {
             let sql = format!("SELECT {COLUMNS} FROM resources WHERE kind = $1 AND id = $2 AND env_id = $3");
-            let row = self.lease().await?.fetch_optional(&sql, args_of(&strs(&[kind, id, env_id]))?).await?;
+            let row = self.lease().await?.fetch_optional(&sql, &strs(&[kind, id, env_id])).await?;
             Ok(row.as_ref().map(row_to_doc).transpose()?)
         }
 
@@ -217,7 +210,7 @@ macro_rules! reads {
                  WHERE u.scope_id = $1 AND u.kind = $2 AND u.key = $3 AND u.value = $4",
                 COLUMNS.replace(", ", ", r.")
             );
-            let row = self.lease().await?.fetch_optional(&sql, args_of(&strs(&[scope_id, kind, key, &value.to_lowercase()]))?)
+            let row = self.lease().await?.fetch_optional(&sql, &strs(&[scope_id, kind, key, &value.to_lowercase()]))
                 .await?;
             Ok(row.as_ref().map(row_to_doc).transpose()?)
         }
@@ -238,15 +231,15 @@ macro_rules! reads {
                 sql.push_str(&format!(" AND (created_at {cmp} ${a} OR (created_at = ${a} AND id {cmp} ${b}))"));
             }
             let sql = format!("SELECT {COLUMNS} FROM resources WHERE {sql} ORDER BY created_at {dir}, id {dir} LIMIT {}", q.limit);
-            let rows = self.lease().await?.fetch_all(&sql, args_of(&params)?).await?;
+            let rows = self.lease().await?.fetch_all(&sql, &params).await?;
             Ok(rows.iter().map(row_to_doc).collect::<Result<_, _>>()?)
         }
 
         pub async fn count(&mut self, q: &ListQuery<'_>) -> ApiResult<i64> {
             let (sql, params) = list_where(q);
             let sql = format!("SELECT COUNT(*) AS n FROM resources WHERE {sql}");
-            let row = self.lease().await?.fetch_one(&sql, args_of(&params)?).await?;
-            Ok(row.try_get::<i64, _>("n")?)
+            let row = self.lease().await?.fetch_optional(&sql, &params).await?;
+            Ok(row.ok_or(sqlx::Error::RowNotFound)?.int("n")?)
         }
 
         /// Every document of a kind under a parent (small child collections: actions, grants).
@@ -255,9 +248,9 @@ macro_rules! reads {
         }
 
         pub async fn setting(&mut self, key: &str) -> ApiResult<Option<String>> {
-            let row = self.lease().await?.fetch_optional("SELECT value FROM settings WHERE key = $1", args_of(&strs(&[key]))?)
+            let row = self.lease().await?.fetch_optional("SELECT value FROM settings WHERE key = $1", &strs(&[key]))
                 .await?;
-            Ok(row.map(|r| r.try_get::<String, _>("value")).transpose()?)
+            Ok(row.map(|r| r.text("value")).transpose()?)
         }
     };
 }
@@ -310,17 +303,17 @@ impl Tx {
         self.claim_keys(&doc.kind, &doc.id, keys).await?;
         let sql =
             format!("INSERT INTO resources ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
-        let mut args = args_of(&strs(&[
+        let mut params = strs(&[
             &doc.kind,
             &doc.id,
             &doc.env_id,
             &doc.parent_id,
             &doc.data.to_string(),
-        ]))?;
-        args.add(doc.secrets.clone()).map_err(sqlx::Error::Encode)?;
-        bind(&mut args, &Param::Str(doc.created_at.clone()))?;
-        bind(&mut args, &Param::Str(doc.updated_at.clone()))?;
-        self.conn.execute(&sql, args).await?;
+        ]);
+        params.push(Param::opt(&doc.secrets));
+        params.push(Param::Str(doc.created_at.clone()));
+        params.push(Param::Str(doc.updated_at.clone()));
+        self.conn.execute(&sql, &params).await?;
         Ok(())
     }
 
@@ -334,12 +327,12 @@ impl Tx {
     /// Replaces a document's data (and secrets) when no unique value changes.
     pub async fn update_data(&mut self, doc: &mut Doc) -> ApiResult<()> {
         doc.updated_at = crate::clock::now();
-        let mut args = args_of(&strs(&[&doc.data.to_string()]))?;
-        args.add(doc.secrets.clone()).map_err(sqlx::Error::Encode)?;
+        let mut params = strs(&[&doc.data.to_string()]);
+        params.push(Param::opt(&doc.secrets));
         for p in [&doc.updated_at, &doc.kind, &doc.id] {
-            bind(&mut args, &Param::Str(p.clone()))?;
+            params.push(Param::Str(p.clone()));
         }
-        self.conn.execute("UPDATE resources SET data = $1, secrets = $2, updated_at = $3 WHERE kind = $4 AND id = $5", args)
+        self.conn.execute("UPDATE resources SET data = $1, secrets = $2, updated_at = $3 WHERE kind = $4 AND id = $5", &params)
             .await?;
         Ok(())
     }
@@ -349,7 +342,7 @@ impl Tx {
         self.conn
             .execute(
                 "DELETE FROM resources WHERE kind = $1 AND id = $2",
-                args_of(&strs(&[kind, id]))?,
+                &strs(&[kind, id]),
             )
             .await?;
         Ok(())
@@ -361,12 +354,12 @@ impl Tx {
             .conn
             .fetch_all(
                 "SELECT kind, id FROM resources WHERE env_id = $1 AND parent_id = $2",
-                args_of(&strs(&[env_id, parent_id]))?,
+                &strs(&[env_id, parent_id]),
             )
             .await?;
         for row in children {
-            let kind: String = row.try_get("kind")?;
-            let id: String = row.try_get("id")?;
+            let kind = row.text("kind")?;
+            let id = row.text("id")?;
             Box::pin(self.delete_children(env_id, &id)).await?;
             self.delete(&kind, &id).await?;
         }
@@ -377,10 +370,10 @@ impl Tx {
     pub async fn delete_environment(&mut self, env_id: &str) -> ApiResult<()> {
         let a = strs(&[env_id]);
         self.conn.execute("DELETE FROM unique_keys WHERE id IN (SELECT id FROM resources WHERE env_id = $1) OR scope_id = $1",
-            args_of(&a)?,)
+            &a,)
         .await?;
         self.conn
-            .execute("DELETE FROM resources WHERE env_id = $1", args_of(&a)?)
+            .execute("DELETE FROM resources WHERE env_id = $1", &a)
             .await?;
         Ok(())
     }
@@ -393,7 +386,7 @@ impl Tx {
             self.conn
                 .fetch_all(
                     "SELECT id FROM resources WHERE env_id = $1 AND id = $2 FOR UPDATE",
-                    args_of(&strs(&[env_id, id]))?,
+                    &strs(&[env_id, id]),
                 )
                 .await?;
         }
@@ -412,7 +405,7 @@ impl Tx {
 
     pub async fn set_setting(&mut self, key: &str, value: &str) -> ApiResult<()> {
         self.conn.execute("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            args_of(&strs(&[key, value]))?,)
+            &strs(&[key, value]),)
         .await?;
         Ok(())
     }
@@ -421,14 +414,14 @@ impl Tx {
         for k in keys {
             let value = k.value.to_lowercase();
             let existing = self.conn.fetch_optional("SELECT id FROM unique_keys WHERE scope_id = $1 AND kind = $2 AND key = $3 AND value = $4",
-                args_of(&strs(&[&k.scope_id, kind, k.key, &value]))?,)
+                &strs(&[&k.scope_id, kind, k.key, &value]),)
             .await?;
             if let Some(row) = existing {
-                let existing_id: String = row.try_get("id")?;
+                let existing_id = row.text("id")?;
                 return Err(uniqueness(k.key, &existing_id));
             }
             self.conn.execute("INSERT INTO unique_keys (scope_id, kind, key, value, id) VALUES ($1, $2, $3, $4, $5)",
-                args_of(&strs(&[&k.scope_id, kind, k.key, &value, id]))?,)
+                &strs(&[&k.scope_id, kind, k.key, &value, id]),)
             .await
             .map_err(|e| match &e {
                 sqlx::Error::Database(d) if d.is_unique_violation() => uniqueness(k.key, ""),
@@ -442,7 +435,7 @@ impl Tx {
         self.conn
             .execute(
                 "DELETE FROM unique_keys WHERE kind = $1 AND id = $2",
-                args_of(&strs(&[kind, id]))?,
+                &strs(&[kind, id]),
             )
             .await?;
         Ok(())
@@ -475,22 +468,11 @@ impl Store {
         } else {
             Dialect::Sqlite
         };
-        if dialect == Dialect::Sqlite {
-            // Create the file and switch it to WAL (a property of the file, kept across opens).
-            let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
-                .context("parsing the SQLite URL")?
-                .create_if_missing(true)
-                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
-            let conn = sqlx::SqliteConnection::connect_with(&opts)
-                .await
-                .context("opening the SQLite database")?;
-            conn.close().await.context("opening the SQLite database")?;
-        }
-        let (max, what) = match dialect {
-            Dialect::Sqlite => (8, "opening the SQLite database"),
-            Dialect::Postgres => (16, "connecting to PostgreSQL"),
+        let what = match dialect {
+            Dialect::Sqlite => "opening the SQLite database",
+            Dialect::Postgres => "connecting to PostgreSQL",
         };
-        let conns = Connections::open(url, dialect, max).await.context(what)?;
+        let conns = Connections::open(url, dialect).await.context(what)?;
         let store = Store {
             conns,
             dialect,
@@ -510,10 +492,11 @@ impl Store {
             None => None,
         };
         let mut conn = self.conns.acquire().await?;
-        conn.begin(guard).await?;
+        conn.begin().await?;
         Ok(Tx {
             conn,
             dialect: self.dialect,
+            _write_lock: guard,
         })
     }
 

@@ -2,11 +2,9 @@
 //! OTP challenges): one row per item, read by any process, changed with compare-and-swap on a
 //! version so concurrent requests cannot both consume a single-use item.
 
-use serde_json::Value;
-use sqlx::Row;
-
-use super::{Param, Store, args_of, bind, strs};
+use super::{Param, Store, strs};
 use crate::error::ApiResult;
+use serde_json::Value;
 
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -63,36 +61,36 @@ impl Store {
         expires_at: i64,
         on_conflict: &str,
     ) -> ApiResult<()> {
-        let mut args = args_of(&strs(&[kind, id, env_id, &data.to_string()]))?;
-        bind(&mut args, &Param::Int(expires_at))?;
+        let mut params = strs(&[kind, id, env_id, &data.to_string()]);
+        params.push(Param::Int(expires_at));
         let sql = format!(
             "INSERT INTO runtime (kind, id, env_id, data, expires_at, version) VALUES ($1, $2, $3, $4, $5, 0){on_conflict}"
         );
-        self.conn().await?.execute(&sql, args).await?;
+        self.conn().await?.execute(&sql, &params).await?;
         Ok(())
     }
 
     /// The item if it exists and has not expired.
     pub async fn runtime_get(&self, kind: &str, id: &str) -> ApiResult<Option<Item>> {
-        let mut args = args_of(&strs(&[kind, id]))?;
-        bind(&mut args, &Param::Int(crate::clock::unix()))?;
+        let mut params = strs(&[kind, id]);
+        params.push(Param::Int(crate::clock::unix()));
         let row = self
             .conn()
             .await?
             .fetch_optional(
                 "SELECT kind, id, env_id, data, expires_at, version FROM runtime WHERE kind = $1 AND id = $2 AND expires_at > $3",
-                args,
+                &params,
             )
             .await?;
         let Some(r) = row else { return Ok(None) };
-        let data: String = r.try_get("data")?;
+        let data = r.text("data")?;
         Ok(Some(Item {
-            kind: r.try_get("kind")?,
-            id: r.try_get("id")?,
-            env_id: r.try_get("env_id")?,
+            kind: r.text("kind")?,
+            id: r.text("id")?,
+            env_id: r.text("env_id")?,
             data: serde_json::from_str(&data).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-            expires_at: r.try_get("expires_at")?,
-            version: r.try_get("version")?,
+            expires_at: r.int("expires_at")?,
+            version: r.int("version")?,
         }))
     }
 
@@ -103,18 +101,18 @@ impl Store {
         data: &Value,
         expires_at: i64,
     ) -> ApiResult<bool> {
-        let mut args = args_of(&strs(&[&data.to_string()]))?;
-        bind(&mut args, &Param::Int(expires_at))?;
+        let mut params = strs(&[&data.to_string()]);
+        params.push(Param::Int(expires_at));
         for s in [&item.kind, &item.id] {
-            bind(&mut args, &Param::Str(s.clone()))?;
+            params.push(Param::Str(s.clone()));
         }
-        bind(&mut args, &Param::Int(item.version))?;
+        params.push(Param::Int(item.version));
         let changed = self
             .conn()
             .await?
             .execute(
                 "UPDATE runtime SET data = $1, expires_at = $2, version = version + 1 WHERE kind = $3 AND id = $4 AND version = $5",
-                args,
+                &params,
             )
             .await?;
         Ok(changed == 1)
@@ -126,7 +124,7 @@ impl Store {
             .await?
             .execute(
                 "DELETE FROM runtime WHERE kind = $1 AND id = $2",
-                args_of(&strs(&[kind, id]))?,
+                &strs(&[kind, id]),
             )
             .await?;
         Ok(deleted == 1)
@@ -134,12 +132,12 @@ impl Store {
 
     /// Removes expired items; returns how many.
     pub async fn runtime_sweep(&self) -> ApiResult<u64> {
-        let mut args = args_of(&[])?;
-        bind(&mut args, &Param::Int(crate::clock::unix()))?;
+        let mut params: Vec<Param> = Vec::new();
+        params.push(Param::Int(crate::clock::unix()));
         Ok(self
             .conn()
             .await?
-            .execute("DELETE FROM runtime WHERE expires_at <= $1", args)
+            .execute("DELETE FROM runtime WHERE expires_at <= $1", &params)
             .await?)
     }
 }

@@ -1,21 +1,21 @@
-//! The store's own small pool of sqlx connections.
+//! PostgreSQL: the store's own small pool of sqlx connections.
 //!
-//! sqlx's pool tests every connection when it is handed back (`ping`): one more round trip per
-//! statement, a hop to SQLite's worker thread or a network round trip to PostgreSQL, which
-//! doubled the database cost of a sign-in. This pool hands a connection back as it is, and
+//! sqlx's pool tests every connection when it is handed back (`ping`): one more network round
+//! trip per statement, which doubled the database cost of a sign-in. This pool hands a connection back as it is, and
 //! instead never reuses one whose operation did not finish: a request dropped mid-statement
-//! discards its connection, and a transaction dropped without commit is rolled back (on a task,
-//! holding SQLite's write lock until it is done) before its connection is reused.
+//! discards its connection, and a transaction dropped without commit is rolled back (on a task)
+//! before its connection is reused.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sqlx::any::{AnyArguments, AnyConnectOptions, AnyRow};
-use sqlx::{AnyConnection, Connection};
-use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
+use sqlx::any::{AnyArguments, AnyConnectOptions, AnyRow, AnyTypeInfoKind};
+use sqlx::{AnyConnection, Arguments, Column, Connection, Row as _, TypeInfo as _};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::Dialect;
+use super::Param;
+use super::row::{Cell, Row};
 
 /// How long a request waits for a free connection before failing (sqlx's default too).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -27,7 +27,6 @@ pub(crate) struct Connections {
 
 struct Inner {
     options: AnyConnectOptions,
-    dialect: Dialect,
     /// Most recently used last: the next request takes the warmest connection.
     idle: std::sync::Mutex<Vec<AnyConnection>>,
     slots: Arc<Semaphore>,
@@ -48,12 +47,11 @@ impl Inner {
 }
 
 impl Connections {
-    pub(crate) async fn open(url: &str, dialect: Dialect, max: usize) -> anyhow::Result<Self> {
+    pub(crate) async fn open(url: &str, max: usize) -> anyhow::Result<Self> {
         let options: AnyConnectOptions = url.parse()?;
         let pool = Connections {
             inner: Arc::new(Inner {
                 options,
-                dialect,
                 idle: std::sync::Mutex::new(Vec::new()),
                 slots: Arc::new(Semaphore::new(max)),
                 closed: AtomicBool::new(false),
@@ -83,18 +81,11 @@ impl Connections {
             slot: Some(slot),
             clean: true,
             in_tx: false,
-            write_guard: None,
         })
     }
 
     async fn connect(&self) -> Result<AnyConnection, sqlx::Error> {
-        let mut conn = AnyConnection::connect_with(&self.inner.options).await?;
-        if self.inner.dialect == Dialect::Sqlite {
-            // synchronous=NORMAL is durable in WAL mode; wait for other processes' writers.
-            let pragmas = sqlx::raw_sql("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000");
-            sqlx::Executor::execute(&mut conn, pragmas).await?;
-        }
-        Ok(conn)
+        AnyConnection::connect_with(&self.inner.options).await
     }
 
     /// Closes the idle connections; those in use close when they are handed back.
@@ -116,8 +107,6 @@ pub(crate) struct Conn {
     /// False while an operation is in flight, and after one failed other than in the database.
     clean: bool,
     in_tx: bool,
-    /// SQLite's in-process writer lock, held until the transaction ends (rollback included).
-    write_guard: Option<OwnedMutexGuard<()>>,
 }
 
 impl Conn {
@@ -140,8 +129,9 @@ impl Conn {
     pub(crate) async fn execute(
         &mut self,
         sql: &str,
-        args: AnyArguments<'static>,
+        params: &[Param],
     ) -> Result<u64, sqlx::Error> {
+        let args = arguments(params)?;
         let c = self.start()?;
         let r = sqlx::query_with(sql, args).execute(c).await;
         self.settle(r.map(|d| d.rows_affected()))
@@ -150,31 +140,23 @@ impl Conn {
     pub(crate) async fn fetch_optional(
         &mut self,
         sql: &str,
-        args: AnyArguments<'static>,
-    ) -> Result<Option<AnyRow>, sqlx::Error> {
+        params: &[Param],
+    ) -> Result<Option<Row>, sqlx::Error> {
+        let args = arguments(params)?;
         let c = self.start()?;
         let r = sqlx::query_with(sql, args).fetch_optional(c).await;
-        self.settle(r)
-    }
-
-    pub(crate) async fn fetch_one(
-        &mut self,
-        sql: &str,
-        args: AnyArguments<'static>,
-    ) -> Result<AnyRow, sqlx::Error> {
-        let c = self.start()?;
-        let r = sqlx::query_with(sql, args).fetch_one(c).await;
-        self.settle(r)
+        self.settle(r)?.map(|r| convert(&r)).transpose()
     }
 
     pub(crate) async fn fetch_all(
         &mut self,
         sql: &str,
-        args: AnyArguments<'static>,
-    ) -> Result<Vec<AnyRow>, sqlx::Error> {
+        params: &[Param],
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        let args = arguments(params)?;
         let c = self.start()?;
         let r = sqlx::query_with(sql, args).fetch_all(c).await;
-        self.settle(r)
+        self.settle(r)?.iter().map(convert).collect()
     }
 
     /// A statement without parameters, not prepared (transaction control, schema changes).
@@ -184,18 +166,8 @@ impl Conn {
         self.settle(r.map(|_| ()))
     }
 
-    /// Starts a transaction; SQLite takes its write lock now (BEGIN IMMEDIATE), so that a
-    /// transaction that reads and then writes never fails on a stale snapshot.
-    pub(crate) async fn begin(
-        &mut self,
-        write_guard: Option<OwnedMutexGuard<()>>,
-    ) -> Result<(), sqlx::Error> {
-        self.write_guard = write_guard;
-        let sql = match self.inner.dialect {
-            Dialect::Sqlite => "BEGIN IMMEDIATE",
-            Dialect::Postgres => "BEGIN",
-        };
-        self.execute_raw(sql).await?;
+    pub(crate) async fn begin(&mut self) -> Result<(), sqlx::Error> {
+        self.execute_raw("BEGIN").await?;
         self.in_tx = true;
         Ok(())
     }
@@ -203,9 +175,42 @@ impl Conn {
     pub(crate) async fn commit(&mut self) -> Result<(), sqlx::Error> {
         self.execute_raw("COMMIT").await?;
         self.in_tx = false;
-        self.write_guard = None;
         Ok(())
     }
+}
+
+fn arguments(params: &[Param]) -> Result<AnyArguments<'static>, sqlx::Error> {
+    let mut args = AnyArguments::default();
+    for p in params {
+        match p {
+            Param::Str(s) => args.add(s.clone()),
+            Param::Num(n) => args.add(*n),
+            Param::Int(n) => args.add(*n),
+            Param::Null => args.add(None::<String>),
+        }
+        .map_err(sqlx::Error::Encode)?;
+    }
+    Ok(args)
+}
+
+fn convert(r: &AnyRow) -> Result<Row, sqlx::Error> {
+    let names: Arc<[String]> = r.columns().iter().map(|c| c.name().to_string()).collect();
+    let mut cells = Vec::with_capacity(names.len());
+    for (i, c) in r.columns().iter().enumerate() {
+        let cell = match c.type_info().kind() {
+            AnyTypeInfoKind::SmallInt | AnyTypeInfoKind::Integer | AnyTypeInfoKind::BigInt => {
+                r.try_get::<Option<i64>, _>(i)?.map(Cell::Int)
+            }
+            AnyTypeInfoKind::Real | AnyTypeInfoKind::Double => {
+                r.try_get::<Option<f64>, _>(i)?.map(Cell::Real)
+            }
+            AnyTypeInfoKind::Null => None,
+            _ if c.type_info().is_null() => None,
+            _ => r.try_get::<Option<String>, _>(i)?.map(Cell::Text),
+        };
+        cells.push(cell.unwrap_or(Cell::Null));
+    }
+    Ok(Row::new(names, cells))
 }
 
 impl Drop for Conn {
@@ -221,11 +226,7 @@ impl Drop for Conn {
             self.inner.put_back(conn);
             return;
         }
-        let (inner, slot, guard) = (
-            self.inner.clone(),
-            self.slot.take(),
-            self.write_guard.take(),
-        );
+        let (inner, slot) = (self.inner.clone(), self.slot.take());
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 // (`RawSql::execute` would trip the compiler's Send inference; the trait's
@@ -236,7 +237,7 @@ impl Drop for Conn {
                 {
                     inner.put_back(conn);
                 }
-                drop((slot, guard));
+                drop(slot);
             });
         }
     }
