@@ -143,33 +143,39 @@ pub async fn mapped_claims(
     for_id_token: bool,
 ) -> ApiResult<Map<String, Value>> {
     let mut out = Map::new();
-    let mut reader = app.store.read();
     // The openid resource's custom attributes first; the application's own mappings win.
-    let mut sources = Vec::new();
-    if let Some(openid) = reader
-        .find_unique(&client.env_id, resources::KIND, "name", "openid")
-        .await?
-    {
-        sources.extend(
-            reader
-                .children(resources::ATTRIBUTE_KIND, &client.env_id, &openid.id)
-                .await?,
-        );
-    }
-    sources.extend(
-        reader
-            .children(
-                crate::resources::applications::MAPPING_KIND,
-                &client.env_id,
-                &client.id,
-            )
-            .await?,
-    );
-    for m in sources {
+    // Configuration, so through the configuration cache: read on every token and userinfo.
+    let sources = app
+        .cached_config(
+            format!("claim-sources|{}|{}", client.env_id, client.id),
+            || async {
+                let mut reader = app.store.read();
+                let mut sources = Vec::new();
+                if let Some(openid) = reader
+                    .find_unique(&client.env_id, resources::KIND, "name", "openid")
+                    .await?
+                {
+                    sources.extend(
+                        reader
+                            .children(resources::ATTRIBUTE_KIND, &client.env_id, &openid.id)
+                            .await?,
+                    );
+                }
+                sources.extend(
+                    reader
+                        .children(
+                            crate::resources::applications::MAPPING_KIND,
+                            &client.env_id,
+                            &client.id,
+                        )
+                        .await?,
+                );
+                Ok(sources)
+            },
+        )
+        .await?;
+    for m in sources.iter() {
         if m.data["type"] == "CORE" || m.data["mappingType"] == "CORE" {
-            continue;
-        }
-        if m.data["mappingType"] == "CORE" {
             continue;
         }
         let flag = if for_id_token { "idToken" } else { "userInfo" };
