@@ -13,8 +13,25 @@ fn tune_allocator() {
     }
 }
 
+/// Request handling runs as SCHED_BATCH (Linux; inherited by every thread started later), and
+/// the password hashing threads switch back to the normal policy. A batch thread does not preempt
+/// a running thread when it wakes: on a core busy hashing, request handling then waits for the
+/// hash's time slice to end (a few milliseconds at most) instead of interrupting it at every
+/// database reply, which on PostgreSQL (a network round trip per statement) cost about 9 % of
+/// the sign-in throughput in cache misses and thread switches. An idle core runs it at once.
+fn tune_scheduling() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sched_setscheduler on the calling thread with a valid parameter; changing between
+    // SCHED_OTHER and SCHED_BATCH needs no privilege, and a refusal leaves the policy as it was.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_BATCH, &param);
+    }
+}
+
 fn main() -> std::process::ExitCode {
     tune_allocator();
+    tune_scheduling();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -132,6 +132,7 @@ fn hashing_queue() -> &'static std::sync::mpsc::SyncSender<HashJob> {
 }
 
 fn hashing_thread(rx: &Mutex<std::sync::mpsc::Receiver<HashJob>>) {
+    normal_scheduling();
     loop {
         let next = match rx.lock() {
             Ok(rx) => rx.recv_timeout(IDLE_FREE),
@@ -147,6 +148,18 @@ fn hashing_thread(rx: &Mutex<std::sync::mpsc::Receiver<HashJob>>) {
             }),
             Err(RecvTimeoutError::Disconnected) => return,
         }
+    }
+}
+
+/// The server runs its request threads as SCHED_BATCH (`main.rs`), which threads inherit;
+/// hashing threads use the normal policy, so that request handling does not preempt a hash.
+fn normal_scheduling() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sched_setscheduler on the calling thread with a valid parameter; going back to
+    // SCHED_OTHER needs no privilege, and a refusal leaves the policy as it was.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_OTHER, &param);
     }
 }
 
