@@ -74,10 +74,22 @@ impl Conn {
         }
     }
 
+    /// A write that may touch many rows (deleting an environment, sweeping expired items).
+    pub(crate) async fn execute_bulk(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<u64, sqlx::Error> {
+        match self {
+            Conn::Sqlite(c) => off_runtime(|| c.execute(sql, params)),
+            Conn::Postgres(c) => c.execute(sql, params).await,
+        }
+    }
+
     /// Statements without parameters (transaction control, schema changes).
     pub(crate) async fn execute_raw(&mut self, sql: &str) -> Result<(), sqlx::Error> {
         match self {
-            Conn::Sqlite(c) => c.execute_raw(sql),
+            Conn::Sqlite(c) => off_runtime(|| c.execute_raw(sql)),
             Conn::Postgres(c) => c.execute_raw(sql).await,
         }
     }
@@ -94,5 +106,17 @@ impl Conn {
             Conn::Sqlite(c) => c.commit(),
             Conn::Postgres(c) => c.commit().await,
         }
+    }
+}
+
+/// Runs an SQLite statement that may take long (a scan, a bulk write) without stalling the other
+/// tasks of this async thread: on the multi-threaded runtime they move to another thread
+/// meanwhile. Point reads and writes (microseconds) run inline.
+fn off_runtime<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }

@@ -238,8 +238,8 @@ macro_rules! reads {
         pub async fn count(&mut self, q: &ListQuery<'_>) -> ApiResult<i64> {
             let (sql, params) = list_where(q);
             let sql = format!("SELECT COUNT(*) AS n FROM resources WHERE {sql}");
-            let row = self.lease().await?.fetch_optional(&sql, &params).await?;
-            Ok(row.ok_or(sqlx::Error::RowNotFound)?.int("n")?)
+            let rows = self.lease().await?.fetch_all(&sql, &params).await?;
+            Ok(rows.first().ok_or(sqlx::Error::RowNotFound)?.int("n")?)
         }
 
         /// Every document of a kind under a parent (small child collections: actions, grants).
@@ -369,11 +369,11 @@ impl Tx {
     /// Deletes everything stored in an environment (its own row included).
     pub async fn delete_environment(&mut self, env_id: &str) -> ApiResult<()> {
         let a = strs(&[env_id]);
-        self.conn.execute("DELETE FROM unique_keys WHERE id IN (SELECT id FROM resources WHERE env_id = $1) OR scope_id = $1",
+        self.conn.execute_bulk("DELETE FROM unique_keys WHERE id IN (SELECT id FROM resources WHERE env_id = $1) OR scope_id = $1",
             &a,)
         .await?;
         self.conn
-            .execute("DELETE FROM resources WHERE env_id = $1", &a)
+            .execute_bulk("DELETE FROM resources WHERE env_id = $1", &a)
             .await?;
         Ok(())
     }

@@ -137,7 +137,7 @@ impl Store {
         Ok(self
             .conn()
             .await?
-            .execute("DELETE FROM runtime WHERE expires_at <= $1", &params)
+            .execute_bulk("DELETE FROM runtime WHERE expires_at <= $1", &params)
             .await?)
     }
 }
