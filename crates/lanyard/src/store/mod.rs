@@ -1,7 +1,7 @@
 //! The store: every resource as a JSON document keyed by (kind, id) inside an environment, plus
-//! the unique keys that the API enforces. One implementation over sqlx's `Any` driver serves
-//! SQLite and PostgreSQL; `Dialect` holds the few places where their SQL differs (JSON paths,
-//! upserts, write locking).
+//! the unique keys that the API enforces. One implementation serves SQLite (rusqlite, inline) and
+//! PostgreSQL (sqlx) through one statement API (`conn`); `Dialect` holds the few places where
+//! their SQL differs (JSON paths, upserts, write locking).
 
 mod conn;
 mod migrate;
