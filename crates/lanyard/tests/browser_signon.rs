@@ -1179,7 +1179,10 @@ async fn chromium_signs_on_with_an_emailed_passcode() {
     // Two devices: the page lists them; the user chooses the email device ("Mail").
     let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
     loop {
-        let text = cdp.eval("document.body.innerText").await;
+        // Between the POST and the next page there may be no body yet.
+        let text = cdp
+            .eval("document.body ? document.body.innerText : ''")
+            .await;
         let text = text.as_str().unwrap_or_default();
         if text.contains("Choose how to receive a one-time passcode") {
             assert!(
