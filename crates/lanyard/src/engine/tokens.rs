@@ -81,12 +81,8 @@ pub async fn authenticate(app: &App, authorization: Option<&str>) -> ApiResult<A
         {
             return Err(unauthorized("The access token has been revoked."));
         }
-        let user = app
-            .store
-            .read()
-            .get(crate::resources::users::KIND, &env_id, sub)
+        let user = crate::resources::users::enabled(app, &env_id, sub)
             .await?
-            .filter(|u| u.data["enabled"] == true)
             .ok_or_else(|| {
                 unauthorized("The user of this access token no longer exists or is disabled.")
             })?;

@@ -54,13 +54,7 @@ pub async fn userinfo(
             "The access token was not issued for OpenID Connect.",
         ));
     };
-    let Some(user) = app
-        .store
-        .read()
-        .get(users::KIND, &env_id, sub)
-        .await?
-        .filter(|u| u.data["enabled"] == true)
-    else {
+    let Some(user) = users::enabled(&app, &env_id, sub).await? else {
         return Ok(invalid_token("The user no longer exists."));
     };
     let mut out = serde_json::Map::new();

@@ -13,6 +13,21 @@ use crate::store::Doc;
 use crate::store::sql_filter::{AttrType, EQ_OPS, ORD_OPS, STR_OPS, attr, column};
 
 pub const KIND: &str = "user";
+
+/// Whether a user may sign on and keep using tokens: `enabled` is true.
+pub fn is_enabled(user: &Doc) -> bool {
+    user.data["enabled"] == true
+}
+
+/// The user if it exists in the environment and is enabled.
+pub async fn enabled(app: &crate::state::App, env_id: &str, id: &str) -> ApiResult<Option<Doc>> {
+    Ok(app
+        .store
+        .read()
+        .get(KIND, env_id, id)
+        .await?
+        .filter(is_enabled))
+}
 pub const PASSWORD_POLICY_KIND: &str = "passwordPolicy";
 
 const NAME: &[Field] = &[

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyRow, AnyTypeInfoKind};
-use sqlx::{AnyConnection, Arguments, Column, Connection, Row as _, TypeInfo as _};
+use sqlx::{AnyConnection, Arguments, Column, Connection, Row as _};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Param;
@@ -205,7 +205,6 @@ fn convert(r: &AnyRow) -> Result<Row, sqlx::Error> {
                 r.try_get::<Option<f64>, _>(i)?.map(Cell::Real)
             }
             AnyTypeInfoKind::Null => None,
-            _ if c.type_info().is_null() => None,
             _ => r.try_get::<Option<String>, _>(i)?.map(Cell::Text),
         };
         cells.push(cell.unwrap_or(Cell::Null));

@@ -22,7 +22,7 @@ pub async fn lookup(ctx: &FlowCtx<'_>, flow: &mut Flow, body: &Value) -> ApiResu
         .read()
         .find_unique(&flow.env_id, users::KIND, "username", username)
         .await?
-        .filter(|u| u.data["enabled"] == true)
+        .filter(users::is_enabled)
         .ok_or_else(|| {
             ApiError::one(Detail::invalid(
                 "username",
@@ -44,13 +44,7 @@ pub async fn from_session(ctx: &FlowCtx<'_>, flow: &mut Flow) -> ApiResult<bool>
     let Some(uid) = ctx.session.user_id.as_ref().filter(|_| !fresh_wanted) else {
         return Ok(false);
     };
-    let live = ctx
-        .app
-        .store
-        .read()
-        .get(users::KIND, &flow.env_id, uid)
-        .await?
-        .is_some_and(|u| u.data["enabled"] == true);
+    let live = users::enabled(ctx.app, &flow.env_id, uid).await?.is_some();
     if live {
         flow.user_id = Some(uid.clone());
     }

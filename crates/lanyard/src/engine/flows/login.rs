@@ -125,14 +125,7 @@ pub async fn single_sign_on(ctx: &FlowCtx<'_>, flow: &mut Flow) -> ApiResult<boo
         let fresh = max_age.is_none_or(|m| clock::unix() - pwd_at <= m);
         // The session's user must still exist and be enabled (an implicit token is issued
         // without another look at the user).
-        let live = fresh
-            && ctx
-                .app
-                .store
-                .read()
-                .get(users::KIND, &flow.env_id, uid)
-                .await?
-                .is_some_and(|u| u.data["enabled"] == true);
+        let live = fresh && users::enabled(ctx.app, &flow.env_id, uid).await?.is_some();
         if live && flow.user_id.as_ref().is_none_or(|u| u == uid) {
             flow.user_id = Some(uid.clone());
             flow.auth_time = Some(ctx.session.auth_time.unwrap_or(pwd_at));

@@ -53,14 +53,9 @@ async fn signing(
 }
 
 async fn load_user(app: &App, env_id: &str, user_id: &str) -> ApiResult<Doc> {
-    app.store
-        .read()
-        .get(users::KIND, env_id, user_id)
-        .await?
-        .filter(|u| u.data["enabled"] == true)
-        .ok_or_else(|| {
-            OAuthError::new("invalid_grant", "The user no longer exists or is disabled.").into()
-        })
+    users::enabled(app, env_id, user_id).await?.ok_or_else(|| {
+        OAuthError::new("invalid_grant", "The user no longer exists or is disabled.").into()
+    })
 }
 
 /// The parameters of the authorization response for a completed sign-on.

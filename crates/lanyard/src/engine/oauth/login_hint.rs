@@ -79,6 +79,6 @@ pub async fn user_of(app: &App, client: &Doc, token: &str) -> ApiResult<Doc> {
                 .await?
         }
     };
-    user.filter(|u| u.data["enabled"] == true)
+    user.filter(users::is_enabled)
         .ok_or_else(|| invalid("The login_hint_token does not name a user who can sign on."))
 }
