@@ -1640,11 +1640,43 @@ async fn refresh_tokens_end_with_their_session() {
         // Sign off in the browser: the session, and with it the refresh tokens, end.
         let r = signon::browser_get(&c.t, &mut jar, &format!("/{}/as/signoff", c.env)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(
+            introspect(&c, (&c.app, &c.secret), &rt2).await.body["active"],
+            false
+        );
         assert_oauth(
             &refresh(&c, &rt2).await,
             StatusCode::BAD_REQUEST,
             "invalid_grant",
         );
+
+        // Another user signing in on the same browser replaces the session: the first user's
+        // refresh tokens end with it, the new user's work.
+        let mut jar = Jar::new();
+        let code = login_code(&c, &mut jar, &[]).await;
+        let alice_rt = exchange(&c, &code).await.body["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        signon::create_user(&c.t, &c.env, "bob").await;
+        let back = signon::sign_on(
+            &c.t,
+            &mut jar,
+            &c.env,
+            &code_params(&c.app, &[("prompt", "login")]),
+            "bob",
+        )
+        .await;
+        let bob = exchange(&c, &signon::query_of(&back)["code"]).await;
+        assert_eq!(bob.status, StatusCode::OK, "{}", bob.text);
+        let bob_rt = bob.body["refresh_token"].as_str().unwrap().to_string();
+        assert_oauth(
+            &refresh(&c, &alice_rt).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        );
+        let r = refresh(&c, &bob_rt).await;
+        assert_eq!(r.status, StatusCode::OK, "bob's refresh: {}", r.text);
     }
 }
 

@@ -155,3 +155,88 @@ async fn more_callers_than_connections_all_finish() {
         store.close().await;
     }
 }
+
+/// Runtime items written and read several at a time (one statement each way): a put of several
+/// is all or nothing, and a read answers in the order asked, `None` for what is missing or
+/// expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_items_several_at_a_time() {
+    use lanyard::store::runtime::NewItem;
+    for db in common::backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(db, &dir).await;
+        let env = uuid::Uuid::new_v4().to_string();
+        let (a, b, old) = (format!("{env}/a"), format!("{env}/b"), format!("{env}/old"));
+        let now = lanyard::clock::unix();
+        let (da, db_, dold) = (json!({ "n": 1 }), json!({ "n": 2 }), json!({ "n": 3 }));
+        store
+            .runtime_put_many(&[
+                NewItem {
+                    kind: "testA",
+                    id: &a,
+                    env_id: &env,
+                    data: &da,
+                    expires_at: now + 60,
+                },
+                NewItem {
+                    kind: "testB",
+                    id: &b,
+                    env_id: &env,
+                    data: &db_,
+                    expires_at: now + 60,
+                },
+                NewItem {
+                    kind: "testA",
+                    id: &old,
+                    env_id: &env,
+                    data: &dold,
+                    expires_at: now - 1,
+                },
+            ])
+            .await
+            .unwrap();
+        let got = store
+            .runtime_get_many(&[
+                ("testB", &b),
+                ("testA", &old),
+                ("testA", "missing"),
+                ("testA", &a),
+            ])
+            .await
+            .unwrap();
+        let ns: Vec<Option<i64>> = got
+            .iter()
+            .map(|i| i.as_ref().map(|i| i.data["n"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(ns, vec![Some(2), None, None, Some(1)]);
+        // The same id under another kind is another item.
+        assert!(store.runtime_get("testB", &a).await.unwrap().is_none());
+
+        // One duplicate in a put of several: nothing of that put is stored.
+        let (c, dc) = (format!("{env}/c"), json!({ "n": 4 }));
+        let dup = store
+            .runtime_put_many(&[
+                NewItem {
+                    kind: "testA",
+                    id: &c,
+                    env_id: &env,
+                    data: &dc,
+                    expires_at: now + 60,
+                },
+                NewItem {
+                    kind: "testB",
+                    id: &b,
+                    env_id: &env,
+                    data: &dc,
+                    expires_at: now + 60,
+                },
+            ])
+            .await;
+        assert!(dup.is_err());
+        assert!(store.runtime_get("testA", &c).await.unwrap().is_none());
+        assert_eq!(
+            store.runtime_get("testB", &b).await.unwrap().unwrap().data["n"],
+            2
+        );
+    }
+}

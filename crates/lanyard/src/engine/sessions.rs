@@ -1,6 +1,8 @@
 //! Browser sessions: the `ST` cookie names a session record (stored by the SHA-256 of the
-//! cookie value, so a database read does not reveal live cookies). A session exists from the
-//! first authorize; it carries the signed-in user once a flow completes, for single sign-on.
+//! cookie value, its key, so a database read does not reveal live cookies). The first
+//! authorize of a browser starts an anonymous session (stored with its first flow); it carries
+//! the signed-in user once a flow completes, for single sign-on. Refresh tokens remember the
+//! key and id of the session they came from and are usable while it lasts.
 
 use aws_lc_rs::digest;
 use base64::Engine;
@@ -9,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::clock;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::state::App;
+use crate::store::runtime::Item;
 
 pub const COOKIE: &str = "ST";
 pub const KIND: &str = "session";
@@ -30,8 +33,33 @@ pub struct Session {
     pub mfa_at: Option<i64>,
 }
 
+impl Session {
+    fn anonymous(env_id: &str) -> Session {
+        Session {
+            id: uuid::Uuid::new_v4().to_string(),
+            env_id: env_id.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The session's key in the runtime store: the hash of its cookie.
 pub fn hash(cookie: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, cookie.as_bytes()))
+}
+
+/// The key of a plausible cookie (unlimited input is not hashed).
+pub fn key_of(cookie: Option<&str>) -> Option<String> {
+    cookie.filter(|c| !c.is_empty() && c.len() <= 128).map(hash)
+}
+
+/// A stored session item, if it is of this environment.
+pub fn of_item(item: Item, env_id: &str) -> ApiResult<Option<(Item, Session)>> {
+    if item.env_id != env_id {
+        return Ok(None);
+    }
+    let s: Session = serde_json::from_value(item.data.clone()).map_err(ApiError::internal)?;
+    Ok(Some((item, s)))
 }
 
 /// The session of this cookie in this environment, if it is live.
@@ -39,61 +67,43 @@ pub async fn find(
     app: &App,
     env_id: &str,
     cookie: Option<&str>,
-) -> ApiResult<Option<(crate::store::runtime::Item, Session)>> {
-    let Some(c) = cookie.filter(|c| !c.is_empty() && c.len() <= 128) else {
+) -> ApiResult<Option<(Item, Session)>> {
+    let Some(key) = key_of(cookie) else {
         return Ok(None);
     };
-    let Some(item) = app.store.runtime_get(KIND, &hash(c)).await? else {
-        return Ok(None);
-    };
-    if item.env_id != env_id {
-        return Ok(None);
+    match app.store.runtime_get(KIND, &key).await? {
+        Some(item) => of_item(item, env_id),
+        None => Ok(None),
     }
-    let s: Session =
-        serde_json::from_value(item.data.clone()).map_err(crate::error::ApiError::internal)?;
-    Ok(Some((item, s)))
 }
 
-/// Starts a new anonymous session; returns the cookie value and the session.
-pub async fn create(app: &App, env_id: &str) -> ApiResult<(String, Session)> {
-    let cookie = uuid::Uuid::new_v4().to_string();
-    let s = Session {
-        id: uuid::Uuid::new_v4().to_string(),
-        env_id: env_id.into(),
-        ..Default::default()
-    };
-    app.store
-        .runtime_put(
-            KIND,
-            &hash(&cookie),
-            env_id,
-            &json!(s),
-            clock::unix() + LIFETIME,
-        )
-        .await?;
-    Ok((cookie, s))
+/// A new anonymous session and its cookie value, not stored yet: `new_item` gives what to
+/// store (with the browser's first flow, in one statement).
+pub fn start(env_id: &str) -> (String, Session) {
+    (uuid::Uuid::new_v4().to_string(), Session::anonymous(env_id))
 }
 
-/// Records a completed sign-on in the session.
+/// What to store of a new session: its key, data and expiry.
+pub fn new_item(cookie: &str, s: &Session) -> (String, serde_json::Value, i64) {
+    (hash(cookie), json!(s), clock::unix() + LIFETIME)
+}
+
+/// Records a completed sign-on in the session. `current` is the session as the caller read it
+/// (with the flow); it is read again only if it changed meanwhile.
 pub async fn sign_on(
     app: &App,
     env_id: &str,
     cookie: &str,
+    mut current: Option<(Item, Session)>,
     user_id: &str,
     amr: &[String],
     auth_time: i64,
 ) -> ApiResult<Session> {
-    for _ in 0..5 {
-        let Some((item, mut s)) = find(app, env_id, Some(cookie)).await? else {
-            break;
-        };
+    let record = |mut s: Session| {
         if s.user_id.as_deref().is_some_and(|u| u != user_id) {
-            // Another user signs in on this browser: a new session id.
-            s = Session {
-                id: uuid::Uuid::new_v4().to_string(),
-                env_id: env_id.into(),
-                ..Default::default()
-            };
+            // Another user signs in on this browser: a new session id (the other user's
+            // refresh tokens end with their session).
+            s = Session::anonymous(env_id);
         }
         s.user_id = Some(user_id.into());
         s.auth_time = Some(auth_time);
@@ -104,25 +114,24 @@ pub async fn sign_on(
             s.mfa_at = Some(auth_time);
         }
         s.amr = amr.to_vec();
+        s
+    };
+    for _ in 0..5 {
+        let Some((item, s)) = current.take() else {
+            break;
+        };
+        let s = record(s);
         if app
             .store
             .runtime_swap(&item, &json!(s), clock::unix() + LIFETIME)
             .await?
         {
-            mark_live(app, &s).await?;
             return Ok(s);
         }
+        current = find(app, env_id, Some(cookie)).await?;
     }
-    // The session vanished (signed off meanwhile): start a fresh one under the same cookie.
-    let s = Session {
-        id: uuid::Uuid::new_v4().to_string(),
-        env_id: env_id.into(),
-        user_id: Some(user_id.into()),
-        auth_time: Some(auth_time),
-        amr: amr.to_vec(),
-        pwd_at: amr.iter().any(|a| a == "pwd").then_some(auth_time),
-        mfa_at: amr.iter().any(|a| a != "pwd").then_some(auth_time),
-    };
+    // No session under this cookie (signed off meanwhile, or never stored): start a fresh one.
+    let s = record(Session::anonymous(env_id));
     app.store
         .runtime_upsert(
             KIND,
@@ -132,40 +141,23 @@ pub async fn sign_on(
             clock::unix() + LIFETIME,
         )
         .await?;
-    mark_live(app, &s).await?;
     Ok(s)
 }
 
-/// Refresh tokens live only as long as the session they came from: a marker per session id,
-/// kept with the session and removed at signoff.
-const LIVE_KIND: &str = "sessionLive";
-
-async fn mark_live(app: &App, s: &Session) -> ApiResult<()> {
-    app.store
-        .runtime_upsert(
-            LIVE_KIND,
-            &s.id,
-            &s.env_id,
-            &json!({}),
-            clock::unix() + LIFETIME,
-        )
-        .await
-}
-
-pub async fn is_live(app: &App, session_id: &str) -> ApiResult<bool> {
+/// Whether the session a token came from (its key and id) still exists: signed off, expired
+/// and replaced by another user's sign-on all end it.
+pub async fn is_live(app: &App, key: &str, session_id: &str) -> ApiResult<bool> {
+    if key.is_empty() {
+        return Ok(false);
+    }
     Ok(app
         .store
-        .runtime_get(LIVE_KIND, session_id)
+        .runtime_get(KIND, key)
         .await?
-        .is_some())
+        .is_some_and(|i| i.data["id"] == session_id))
 }
 
 pub async fn end(app: &App, cookie: &str) -> ApiResult<()> {
-    if let Some(item) = app.store.runtime_get(KIND, &hash(cookie)).await?
-        && let Some(id) = item.data["id"].as_str()
-    {
-        app.store.runtime_delete(LIVE_KIND, id).await?;
-    }
     app.store.runtime_delete(KIND, &hash(cookie)).await?;
     Ok(())
 }

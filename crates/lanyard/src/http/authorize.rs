@@ -284,17 +284,24 @@ async fn authorize(
         .to_vec();
     actions.sort_by_key(|a| a.data["priority"].as_i64().unwrap_or(i64::MAX));
 
-    // The browser session: reuse a live one, else start one.
+    // The browser session: reuse a live one, else start one (stored with the flow).
     let cookie = sessions::cookie_of(headers);
-    let (cookie, session, set_cookie) = match sessions::find(app, env_id, cookie.as_deref()).await?
-    {
-        Some((_, s)) => (cookie.unwrap_or_default(), s, None),
+    let (cookie, existing, fresh) = match sessions::find(app, env_id, cookie.as_deref()).await? {
+        Some(live) => (cookie.unwrap_or_default(), Some(live), None),
         None => {
-            let (c, s) = sessions::create(app, env_id).await?;
-            let set = sessions::set_cookie(app, env_id, &c);
-            (c, s, Some(set))
+            let (c, s) = sessions::start(env_id);
+            (c, None, Some(s))
         }
     };
+    let session = existing
+        .as_ref()
+        .map(|(_, s)| s)
+        .or(fresh.as_ref())
+        .cloned()
+        .unwrap_or_default();
+    let set_cookie = fresh
+        .is_some()
+        .then(|| sessions::set_cookie(app, env_id, &cookie));
     let mut flow = Flow {
         id: uuid::Uuid::new_v4().to_string(),
         env_id: env_id.to_string(),
@@ -326,16 +333,18 @@ async fn authorize(
     flows::run(&ctx, &mut flow).await?;
     let prompt_none = req.prompt.iter().any(|p| p == "none");
     if prompt_none && !flow.is_done() {
+        // Nothing is stored, not even a new session: no cookie either.
+        return Ok(fail("login_required", "The user must sign on."));
+    }
+    if flow.is_done() && req.response_mode != ResponseMode::PiFlow {
+        // Single sign-on completed the flow at once: answer the client directly (the flow is
+        // never stored).
         return Ok(with_cookie(
-            fail("login_required", "The user must sign on."),
+            finish(app, &cookie, existing, flow, false).await?,
             set_cookie,
         ));
     }
-    flows::save_new(app, &flow).await?;
-    if flow.is_done() && req.response_mode != ResponseMode::PiFlow {
-        // Single sign-on completed the flow at once: answer the client directly.
-        return Ok(with_cookie(finish(app, &cookie, flow).await?, set_cookie));
-    }
+    flows::save_new(app, &flow, fresh.as_ref().map(|s| (cookie.as_str(), s))).await?;
     if req.response_mode == ResponseMode::PiFlow {
         let body = flows::render(app, &flow, crate::clock::unix() + flows::IDLE_SECONDS).await?;
         return Ok(with_cookie(Json(body).into_response(), set_cookie));
@@ -350,12 +359,19 @@ async fn authorize(
     Ok(with_cookie(found(&location), set_cookie))
 }
 
-/// Turns a finished flow into the client's response (single use: the flow is consumed).
-async fn finish(app: &App, cookie: &str, flow: Flow) -> ApiResult<Response> {
+/// Turns a finished flow into the client's response (single use: a stored flow is consumed).
+/// `session` is the browser's session as read with the flow.
+async fn finish(
+    app: &App,
+    cookie: &str,
+    session: Option<(crate::store::runtime::Item, Session)>,
+    flow: Flow,
+    stored: bool,
+) -> ApiResult<Response> {
     let req: AuthorizeRequest = flow.request.clone().ok_or_else(|| {
         ApiError::InvalidRequest("This flow has no authorization request.".into())
     })?;
-    if !app.store.runtime_delete(flows::KIND, &flow.id).await? {
+    if stored && !app.store.runtime_delete(flows::KIND, &flow.id).await? {
         return Err(ApiError::NotFound(
             "The flow was not found or has expired.".into(),
         ));
@@ -385,8 +401,16 @@ async fn finish(app: &App, cookie: &str, flow: Flow) -> ApiResult<Response> {
         .clone()
         .ok_or_else(|| ApiError::internal("completed flow without a user"))?;
     let auth_time = flow.auth_time.unwrap_or_else(crate::clock::unix);
-    let session: Session =
-        sessions::sign_on(app, &flow.env_id, cookie, &user_id, &flow.amr, auth_time).await?;
+    let session: Session = sessions::sign_on(
+        app,
+        &flow.env_id,
+        cookie,
+        session,
+        &user_id,
+        &flow.amr,
+        auth_time,
+    )
+    .await?;
     let client = applications::cached(app, &flow.env_id, &flow.application.id)
         .await?
         .ok_or_else(ApiError::not_found)?;
@@ -394,6 +418,7 @@ async fn finish(app: &App, cookie: &str, flow: Flow) -> ApiResult<Response> {
     let sign_on = SignOn {
         user_id,
         session_id: session.id.clone(),
+        session_key: sessions::hash(cookie),
         auth_time,
         amr: flow.amr.clone(),
         acr: flow.policy.name.clone(),
@@ -410,34 +435,53 @@ async fn finish(app: &App, cookie: &str, flow: Flow) -> ApiResult<Response> {
     Ok(deliver(&redirect_uri, req.response_mode, &params, body))
 }
 
-/// Loads a flow and checks it belongs to the calling browser (its `ST` cookie). Shared with
-/// the hosted sign-on pages (`signon.rs`).
+/// A flow that belongs to the calling browser, with the browser's session.
+pub(crate) struct OwnedFlow {
+    pub item: crate::store::runtime::Item,
+    pub flow: Flow,
+    pub cookie: String,
+    /// The live session of the cookie in this environment, read with the flow.
+    pub session: Option<(crate::store::runtime::Item, Session)>,
+}
+
+impl OwnedFlow {
+    /// The session as the flow actions see it (empty when it has ended): single sign-on,
+    /// conditions on the last sign-on.
+    pub fn session_view(&self) -> Session {
+        self.session
+            .as_ref()
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Loads a flow (and the session, in the same statement) and checks it belongs to the calling
+/// browser (its `ST` cookie). Shared with the hosted sign-on pages (`signon.rs`).
 pub(crate) async fn owned_flow(
     app: &App,
     env_id: &str,
     flow_id: &str,
     headers: &HeaderMap,
-) -> ApiResult<(crate::store::runtime::Item, Flow, String)> {
+) -> ApiResult<OwnedFlow> {
     env_doc(app, env_id).await?;
-    let (item, flow) = flows::load(app, env_id, flow_id).await?;
     let cookie = sessions::cookie_of(headers).unwrap_or_default();
-    if cookie.is_empty()
-        || !crate::engine::secrets::secret_eq(&sessions::hash(&cookie), &flow.binding)
-    {
+    let key = sessions::key_of(Some(&cookie));
+    let (item, flow, session) = flows::load(app, env_id, flow_id, key.as_deref()).await?;
+    if !key.is_some_and(|k| crate::engine::secrets::secret_eq(&k, &flow.binding)) {
         return Err(ApiError::Forbidden(
             "The flow belongs to another session.".into(),
         ));
     }
-    Ok((item, flow, cookie))
-}
-
-/// The browser session behind a flow's cookie (empty when it has ended), for the actions
-/// that look at it (single sign-on, conditions on the last sign-on).
-pub(crate) async fn session_of(app: &App, env_id: &str, cookie: &str) -> ApiResult<Session> {
-    Ok(sessions::find(app, env_id, Some(cookie))
-        .await?
-        .map(|(_, s)| s)
-        .unwrap_or_default())
+    let session = match session {
+        Some(i) => sessions::of_item(i, env_id)?,
+        None => None,
+    };
+    Ok(OwnedFlow {
+        item,
+        flow,
+        cookie,
+        session,
+    })
 }
 
 #[derive(serde::Deserialize)]
@@ -455,7 +499,8 @@ pub async fn resume(
     let flow_id = q
         .flow_id
         .ok_or_else(|| ApiError::InvalidRequest("flowId is required.".into()))?;
-    let (_, flow, cookie) = owned_flow(&app, &env_id, &flow_id, &headers).await?;
+    let owned = owned_flow(&app, &env_id, &flow_id, &headers).await?;
+    let flow = &owned.flow;
     if !flow.is_done() {
         let pi = flow
             .request
@@ -472,7 +517,7 @@ pub async fn resume(
             app.public_url()
         )));
     }
-    finish(&app, &cookie, flow).await
+    finish(&app, &owned.cookie, owned.session, owned.flow, true).await
 }
 
 pub async fn get_flow(
@@ -480,7 +525,7 @@ pub async fn get_flow(
     Path((env_id, flow_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (item, flow, _) = owned_flow(&app, &env_id, &flow_id, &headers).await?;
+    let OwnedFlow { item, flow, .. } = owned_flow(&app, &env_id, &flow_id, &headers).await?;
     // Reading a flow keeps it alive.
     flows::save(&app, &item, &flow).await?;
     Ok(
@@ -506,7 +551,9 @@ pub async fn post_flow(
                 "Flow actions use Content-Type application/vnd.pingidentity.<action>+json.".into(),
             )
         })?;
-    let (item, mut flow, cookie) = owned_flow(&app, &env_id, &flow_id, &headers).await?;
+    let owned = owned_flow(&app, &env_id, &flow_id, &headers).await?;
+    let session = owned.session_view();
+    let OwnedFlow { item, mut flow, .. } = owned;
     let bytes = read_bytes(body).await?;
     let input = super::extract::parse_json(&bytes)?;
     if !input.is_object() {
@@ -526,7 +573,6 @@ pub async fn post_flow(
             flow.status
         )));
     };
-    let session = session_of(&app, &env_id, &cookie).await?;
     let ctx = FlowCtx {
         app: &app,
         session: &session,

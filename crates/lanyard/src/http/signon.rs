@@ -1,7 +1,7 @@
 //! The hosted sign-on pages: `/{envId}/signon/?flowId=…`. Server-side rendered HTML that works
 //! without JavaScript: each form posts back here (form-encoded) with the flow id, the flow
 //! action and a CSRF token; the handler drives the same engine as the JSON flows API
-//! (`flows::load` + the `ST` ownership check, `flows::act`, `flows::save`) and then shows the
+//! (`owned_flow`: the flow, its `ST` ownership check and the session, `flows::act`, `flows::save`) and then shows the
 //! new state, or sends the browser to the flow's `resumeUrl` once it is COMPLETED or FAILED.
 //!
 //! Each flow status the page knows is one small screen function (see [`SCREENS`]); any other
@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
-use super::authorize::{html_escape as esc, owned_flow, remote_ip};
+use super::authorize::{OwnedFlow, html_escape as esc, owned_flow, remote_ip};
 use super::extract::read_bytes;
 use crate::engine::flows::{self, Flow, FlowCtx, identifier_first, identify, login, mfa, recovery};
 use crate::engine::secrets;
@@ -87,7 +87,7 @@ async fn show(
     // token; a concurrent change (another tab) is simply read again.
     let mut attempt = 0;
     loop {
-        let (item, mut flow, _) = owned_flow(app, env_id, flow_id, headers).await?;
+        let OwnedFlow { item, mut flow, .. } = owned_flow(app, env_id, flow_id, headers).await?;
         if flow.is_done() {
             return Ok(see_other(&resume_url(app, &flow)));
         }
@@ -123,8 +123,9 @@ async fn submit(
             "The form does not belong to this page.".into(),
         ));
     }
-    let (item, mut flow, cookie) = owned_flow(app, env_id, &flow_id, headers).await?;
-    let session = super::authorize::session_of(app, env_id, &cookie).await?;
+    let owned = owned_flow(app, env_id, &flow_id, headers).await?;
+    let session = owned.session_view();
+    let OwnedFlow { item, mut flow, .. } = owned;
     let expected = flow
         .scratch
         .get(CSRF_KEY)

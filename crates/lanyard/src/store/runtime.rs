@@ -17,6 +17,30 @@ pub struct Item {
     pub version: i64,
 }
 
+/// An item to insert with `runtime_put_many`.
+pub struct NewItem<'a> {
+    pub kind: &'a str,
+    pub id: &'a str,
+    pub env_id: &'a str,
+    pub data: &'a Value,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+const COLUMNS: &str = "kind, id, env_id, data, expires_at, version";
+
+fn item_of(r: &super::row::Row) -> ApiResult<Item> {
+    let data = r.text("data")?;
+    Ok(Item {
+        kind: r.text("kind")?,
+        id: r.text("id")?,
+        env_id: r.text("env_id")?,
+        data: serde_json::from_str(&data).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        expires_at: r.int("expires_at")?,
+        version: r.int("version")?,
+    })
+}
+
 impl Store {
     pub async fn runtime_put(
         &self,
@@ -28,6 +52,31 @@ impl Store {
     ) -> ApiResult<()> {
         self.runtime_insert(kind, id, env_id, data, expires_at, "")
             .await
+    }
+
+    /// Inserts several new items in one statement (one round trip); all or none.
+    pub async fn runtime_put_many(&self, items: &[NewItem<'_>]) -> ApiResult<()> {
+        let mut params = Vec::with_capacity(items.len() * 5);
+        let mut rows = Vec::with_capacity(items.len());
+        for it in items {
+            let n = params.len();
+            rows.push(format!(
+                "(${}, ${}, ${}, ${}, ${}, 0)",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5
+            ));
+            params.extend(strs(&[it.kind, it.id, it.env_id, &it.data.to_string()]));
+            params.push(Param::Int(it.expires_at));
+        }
+        let sql = format!(
+            "INSERT INTO runtime (kind, id, env_id, data, expires_at, version) VALUES {}",
+            rows.join(", ")
+        );
+        self.conn().await?.execute(&sql, &params).await?;
+        Ok(())
     }
 
     /// Inserts the item, or replaces it when one with this kind and id exists (markers that
@@ -72,26 +121,38 @@ impl Store {
 
     /// The item if it exists and has not expired.
     pub async fn runtime_get(&self, kind: &str, id: &str) -> ApiResult<Option<Item>> {
-        let mut params = strs(&[kind, id]);
+        Ok(self.runtime_get_many(&[(kind, id)]).await?.pop().flatten())
+    }
+
+    /// Several items in one statement (one round trip), in the order asked; `None` for those
+    /// missing or expired.
+    pub async fn runtime_get_many(&self, keys: &[(&str, &str)]) -> ApiResult<Vec<Option<Item>>> {
+        let mut params = Vec::with_capacity(keys.len() * 2 + 1);
+        let mut which = Vec::with_capacity(keys.len());
+        for (kind, id) in keys {
+            which.push(format!(
+                "(kind = ${} AND id = ${})",
+                params.len() + 1,
+                params.len() + 2
+            ));
+            params.push(Param::Str((*kind).to_string()));
+            params.push(Param::Str((*id).to_string()));
+        }
         params.push(Param::Int(crate::clock::unix()));
-        let row = self
-            .conn()
-            .await?
-            .fetch_optional(
-                "SELECT kind, id, env_id, data, expires_at, version FROM runtime WHERE kind = $1 AND id = $2 AND expires_at > $3",
-                &params,
-            )
-            .await?;
-        let Some(r) = row else { return Ok(None) };
-        let data = r.text("data")?;
-        Ok(Some(Item {
-            kind: r.text("kind")?,
-            id: r.text("id")?,
-            env_id: r.text("env_id")?,
-            data: serde_json::from_str(&data).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-            expires_at: r.int("expires_at")?,
-            version: r.int("version")?,
-        }))
+        let sql = format!(
+            "SELECT {COLUMNS} FROM runtime WHERE ({}) AND expires_at > ${}",
+            which.join(" OR "),
+            params.len()
+        );
+        let rows = self.conn().await?.fetch_all(&sql, &params).await?;
+        let mut found = rows.iter().map(item_of).collect::<ApiResult<Vec<Item>>>()?;
+        Ok(keys
+            .iter()
+            .map(|(kind, id)| {
+                let at = found.iter().position(|i| i.kind == *kind && i.id == *id)?;
+                Some(found.swap_remove(at))
+            })
+            .collect())
     }
 
     /// Replaces an item's data if nobody changed it since `item` was read. False when it lost.

@@ -29,7 +29,7 @@ pub async fn lookup(ctx: &FlowCtx<'_>, flow: &mut Flow, body: &Value) -> ApiResu
                 "The user could not be found or cannot sign on.",
             ))
         })?;
-    flow.user_id = Some(user.id);
+    flow.set_user(&user);
     Ok(())
 }
 
@@ -44,9 +44,9 @@ pub async fn from_session(ctx: &FlowCtx<'_>, flow: &mut Flow) -> ApiResult<bool>
     let Some(uid) = ctx.session.user_id.as_ref().filter(|_| !fresh_wanted) else {
         return Ok(false);
     };
-    let live = users::enabled(ctx.app, &flow.env_id, uid).await?.is_some();
-    if live {
-        flow.user_id = Some(uid.clone());
+    let user = users::enabled(ctx.app, &flow.env_id, uid).await?;
+    if let Some(u) = &user {
+        flow.set_user(u);
     }
-    Ok(live)
+    Ok(user.is_some())
 }

@@ -125,9 +125,12 @@ pub async fn single_sign_on(ctx: &FlowCtx<'_>, flow: &mut Flow) -> ApiResult<boo
         let fresh = max_age.is_none_or(|m| clock::unix() - pwd_at <= m);
         // The session's user must still exist and be enabled (an implicit token is issued
         // without another look at the user).
-        let live = fresh && users::enabled(ctx.app, &flow.env_id, uid).await?.is_some();
-        if live && flow.user_id.as_ref().is_none_or(|u| u == uid) {
-            flow.user_id = Some(uid.clone());
+        let user = match fresh {
+            true => users::enabled(ctx.app, &flow.env_id, uid).await?,
+            false => None,
+        };
+        if let Some(user) = user.filter(|_| flow.user_id.as_ref().is_none_or(|u| u == uid)) {
+            flow.set_user(&user);
             flow.auth_time = Some(ctx.session.auth_time.unwrap_or(pwd_at));
             flow.add_amr("pwd");
             return Ok(true);
@@ -211,7 +214,7 @@ pub async fn check_password(
             "The account is locked.",
         )));
     }
-    flow.user_id = Some(user.id.clone());
+    flow.set_user(&user);
     flow.auth_time = Some(clock::unix());
     flow.add_amr("pwd");
     let view = user_password::view(&user, policy.as_ref().map(|p| &p.data), now);

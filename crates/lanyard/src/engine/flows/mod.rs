@@ -19,7 +19,7 @@ use crate::engine::oauth::authorize::AuthorizeRequest;
 use crate::engine::sessions::Session;
 use crate::error::{ApiError, ApiResult, Detail};
 use crate::state::App;
-use crate::store::runtime::Item;
+use crate::store::runtime::{Item, NewItem};
 
 pub const KIND: &str = "flow";
 /// Flows expire after 15 minutes without activity.
@@ -31,6 +31,8 @@ pub const IDLE_SECONDS: i64 = 15 * 60;
 pub const SHOWN_EMBEDDED: &str = "embedded";
 pub const SHOWN_FIELDS: &str = "view";
 pub const SHOWN_ERROR: &str = "flowError";
+/// The flow's user as `_embedded.user` shows them (set with the user, see `Flow::set_user`).
+const SHOWN_USER: &str = "embeddedUser";
 
 pub const COMPLETED: &str = "COMPLETED";
 pub const FAILED: &str = "FAILED";
@@ -90,6 +92,12 @@ impl Flow {
         if !self.amr.iter().any(|a| a == method) {
             self.amr.push(method.into());
         }
+    }
+    /// The flow's user from here on; what the flow object shows of them is kept with the flow,
+    /// so that showing the flow needs no read of the user.
+    pub fn set_user(&mut self, user: &crate::store::Doc) {
+        self.user_id = Some(user.id.clone());
+        self.scratch.insert(SHOWN_USER.into(), user_view(user));
     }
     pub fn fail(&mut self, error: &str, description: &str) {
         self.status = FAILED.into();
@@ -346,32 +354,58 @@ fn ip_in(addr: std::net::IpAddr, range: &str) -> bool {
 
 // ---- persistence ----
 
-pub async fn save_new(app: &App, flow: &Flow) -> ApiResult<()> {
-    app.store
-        .runtime_put(
-            KIND,
-            &flow.id,
-            &flow.env_id,
-            &json!(flow),
-            clock::unix() + IDLE_SECONDS,
-        )
-        .await
+/// Stores a new flow, with the browser's new session if it has just started one (one
+/// statement).
+pub async fn save_new(
+    app: &App,
+    flow: &Flow,
+    new_session: Option<(&str, &Session)>,
+) -> ApiResult<()> {
+    let data = json!(flow);
+    let mut items = vec![NewItem {
+        kind: KIND,
+        id: &flow.id,
+        env_id: &flow.env_id,
+        data: &data,
+        expires_at: clock::unix() + IDLE_SECONDS,
+    }];
+    let session = new_session.map(|(cookie, s)| crate::engine::sessions::new_item(cookie, s));
+    if let Some((key, data, expires_at)) = &session {
+        items.push(NewItem {
+            kind: crate::engine::sessions::KIND,
+            id: key,
+            env_id: &flow.env_id,
+            data,
+            expires_at: *expires_at,
+        });
+    }
+    app.store.runtime_put_many(&items).await
 }
 
-/// Loads a live flow of this environment, or 404.
-pub async fn load(app: &App, env_id: &str, flow_id: &str) -> ApiResult<(Item, Flow)> {
+/// Loads a live flow of this environment, or 404, and in the same statement the session item
+/// under `session_key` (the caller's cookie), if any.
+pub async fn load(
+    app: &App,
+    env_id: &str,
+    flow_id: &str,
+    session_key: Option<&str>,
+) -> ApiResult<(Item, Flow, Option<Item>)> {
     let not_found = || ApiError::NotFound("The flow was not found or has expired.".into());
     if uuid::Uuid::parse_str(flow_id).is_err() {
         return Err(not_found());
     }
-    let item = app
-        .store
-        .runtime_get(KIND, flow_id)
-        .await?
+    let mut keys = vec![(KIND, flow_id)];
+    if let Some(k) = session_key {
+        keys.push((crate::engine::sessions::KIND, k));
+    }
+    let mut found = app.store.runtime_get_many(&keys).await?.into_iter();
+    let item = found
+        .next()
+        .flatten()
         .filter(|i| i.env_id == env_id)
         .ok_or_else(not_found)?;
     let flow: Flow = serde_json::from_value(item.data.clone()).map_err(ApiError::internal)?;
-    Ok((item, flow))
+    Ok((item, flow, found.next().flatten()))
 }
 
 /// Saves a changed flow (sliding its expiry); a concurrent change wins and this one is refused.
@@ -407,19 +441,25 @@ pub async fn render(app: &App, flow: &Flow, expires_at: i64) -> ApiResult<Value>
         "application".into(),
         json!({ "name": flow.application.name }),
     );
-    if let Some(uid) = &flow.user_id
-        && let Some(u) = app
-            .store
-            .read()
-            .get(crate::resources::users::KIND, &flow.env_id, uid)
-            .await?
-    {
-        let mut user = json!({ "id": u.id, "username": u.data["username"] });
-        if u.data["name"].is_object() {
-            user["name"] =
-                json!({ "given": u.data["name"]["given"], "family": u.data["name"]["family"] });
+    if let Some(uid) = &flow.user_id {
+        let kept = flow
+            .scratch
+            .get(SHOWN_USER)
+            .filter(|v| v["id"].as_str() == Some(uid))
+            .cloned();
+        let user = match kept {
+            Some(v) => Some(v),
+            None => app
+                .store
+                .read()
+                .get(crate::resources::users::KIND, &flow.env_id, uid)
+                .await?
+                .as_ref()
+                .map(user_view),
+        };
+        if let Some(user) = user {
+            embedded.insert("user".into(), user);
         }
-        embedded.insert("user".into(), user);
     }
     if let Some(extra) = flow.scratch.get(SHOWN_EMBEDDED).and_then(Value::as_object) {
         for (k, v) in extra {
@@ -448,6 +488,16 @@ pub async fn render(app: &App, flow: &Flow, expires_at: i64) -> ApiResult<Value>
         out["error"] = e.clone();
     }
     Ok(out)
+}
+
+/// `_embedded.user` of the flow object.
+fn user_view(u: &crate::store::Doc) -> Value {
+    let mut user = json!({ "id": u.id, "username": u.data["username"] });
+    if u.data["name"].is_object() {
+        user["name"] =
+            json!({ "given": u.data["name"]["given"], "family": u.data["name"]["family"] });
+    }
+    user
 }
 
 /// A flow action's body field, or a PingOne REQUIRED_VALUE error.

@@ -334,7 +334,7 @@ pub async fn recover(ctx: &FlowCtx<'_>, flow: &mut Flow, body: &Value) -> ApiRes
 
     // The code is used up.
     flow.scratch.remove(SCRATCH_KEY);
-    flow.user_id = Some(user.id.clone());
+    flow.set_user(&user);
     flow.auth_time = Some(clock::unix());
     flow.add_amr("pwd");
     Ok(Step::Next)

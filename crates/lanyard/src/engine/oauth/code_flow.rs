@@ -17,6 +17,7 @@ use crate::error::{ApiError, ApiResult, OAuthError};
 use crate::resources::{environments, users};
 use crate::state::App;
 use crate::store::Doc;
+use crate::store::runtime::NewItem;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CodeRecord {
@@ -300,17 +301,6 @@ async fn issue_tokens(
         let lifetime = client.data["refreshTokenDuration"]
             .as_i64()
             .unwrap_or(2_592_000);
-        if family.is_none() {
-            app.store
-                .runtime_put(
-                    FAMILY_KIND,
-                    &f,
-                    env_id,
-                    &json!({ "revoked": false }),
-                    clock::unix() + lifetime,
-                )
-                .await?;
-        }
         let rt = issue::opaque();
         let rec = RefreshRecord {
             family: f.clone(),
@@ -319,15 +309,29 @@ async fn issue_tokens(
             sign_on: sign_on.clone(),
             used: false,
         };
-        app.store
-            .runtime_put(
-                REFRESH_KIND,
-                &issue::sha256_b64(&rt),
-                env_id,
-                &json!(rec),
-                clock::unix() + lifetime,
-            )
-            .await?;
+        let (rt_hash, rec_data, family_data) = (
+            issue::sha256_b64(&rt),
+            json!(rec),
+            json!({ "revoked": false }),
+        );
+        let expires_at = clock::unix() + lifetime;
+        let refresh = NewItem {
+            kind: REFRESH_KIND,
+            id: &rt_hash,
+            env_id,
+            data: &rec_data,
+            expires_at,
+        };
+        // A new family is stored with its first token (one statement).
+        let new_family = family.is_none().then_some(NewItem {
+            kind: FAMILY_KIND,
+            id: &f,
+            env_id,
+            data: &family_data,
+            expires_at,
+        });
+        let items: Vec<NewItem<'_>> = new_family.into_iter().chain([refresh]).collect();
+        app.store.runtime_put_many(&items).await?;
         body["refresh_token"] = json!(rt);
         fam = Some(f);
     }
@@ -404,7 +408,9 @@ pub async fn refresh(
         return Err(invalid_grant("The refresh token has been revoked."));
     }
     // Refresh tokens are usable while the session they came from exists (ended by signoff).
-    if !crate::engine::sessions::is_live(app, &rec.sign_on.session_id).await? {
+    if !crate::engine::sessions::is_live(app, &rec.sign_on.session_key, &rec.sign_on.session_id)
+        .await?
+    {
         return Err(invalid_grant(
             "The session of this refresh token has ended.",
         ));

@@ -104,7 +104,12 @@ pub async fn introspect(app: &App, env_id: &str, caller: &Caller, token: &str) -
             .runtime_get(issue::FAMILY_KIND, &r.family)
             .await?
             .is_some_and(|f| f.data["revoked"] != true);
-        if !mine || r.used || !live {
+        if !mine
+            || r.used
+            || !live
+            || !crate::engine::sessions::is_live(app, &r.sign_on.session_key, &r.sign_on.session_id)
+                .await?
+        {
             return Ok(inactive);
         }
         return Ok(json!({

@@ -28,6 +28,10 @@ pub const CODE_SECONDS: i64 = 60;
 pub struct SignOn {
     pub user_id: String,
     pub session_id: String,
+    /// The session's key in the runtime store (never shown: it is the hash of the cookie), so
+    /// that refresh tokens can tell whether their session still exists.
+    #[serde(default)]
+    pub session_key: String,
     pub auth_time: i64,
     pub amr: Vec<String>,
     pub acr: String,
