@@ -872,6 +872,64 @@ async fn prompt_none_without_a_session_is_login_required() {
     }
 }
 
+/// Session fixation: a cookie planted in a browser before the sign-on (here: the anonymous
+/// cookie the browser got at its first authorize, which an attacker could have obtained the
+/// same way) is worth nothing afterwards, because signing on replaces the cookie. The browser's
+/// other flows, bound to the cookie it had, stay usable.
+#[tokio::test]
+async fn signing_on_replaces_the_session_cookie() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let pi = code_params(&c.app, &[("response_mode", "pi.flow")]);
+        let first = authorize(&c, &mut jar, &pi).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+        let planted = jar.get("ST").expect("an ST cookie").to_string();
+        let mut attacker = Jar::new();
+        attacker.set("ST", &planted);
+        // A second tab of the same browser: the same session, another flow.
+        let second = authorize(&c, &mut jar, &pi).await;
+        assert_eq!(jar.get("ST"), Some(planted.as_str()));
+        let flow = |b: &Resp| format!("/{}/flows/{}", c.env, b.body["id"].as_str().unwrap());
+
+        let f = signon::flow_action(
+            &c.t,
+            &mut jar,
+            &flow(&first),
+            "usernamePassword.check",
+            json!({ "username": "alice", "password": signon::PASSWORD }),
+        )
+        .await;
+        assert_eq!(f.body["status"], "COMPLETED", "{}", f.text);
+        let r = signon::browser_get(&c.t, &mut jar, f.body["resumeUrl"].as_str().unwrap()).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(
+            r.body["authorizeResponse"]["code"].is_string(),
+            "{}",
+            r.text
+        );
+        let now = jar.get("ST").expect("still a cookie").to_string();
+        assert_ne!(now, planted, "the sign-on replaced the cookie");
+
+        // The planted cookie signs no one in.
+        let r = authorize(
+            &c,
+            &mut attacker,
+            &code_params(&c.app, &[("prompt", "none")]),
+        )
+        .await;
+        assert_redirected_error(&r, &format!("{CB}?"), "login_required", false);
+        // The browser's other tab goes on with the new cookie; the browser has single sign-on.
+        let r = signon::browser_get(&c.t, &mut jar, &flow(&second)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = authorize(&c, &mut jar, &code_params(&c.app, &[("prompt", "none")])).await;
+        assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
+        assert!(signon::query_of(&signon::location(&r)).contains_key("code"));
+        // Single sign-on keeps the cookie (the user did not change).
+        assert_eq!(jar.get("ST"), Some(now.as_str()));
+    }
+}
+
 #[tokio::test]
 async fn single_sign_on_prompt_login_max_age_and_signoff() {
     for db in backends() {

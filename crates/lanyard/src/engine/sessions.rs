@@ -31,6 +31,10 @@ pub struct Session {
     /// When the user last proved a password / a second factor in this session.
     pub pwd_at: Option<i64>,
     pub mfa_at: Option<i64>,
+    /// The key this session had before its cookie was last replaced (a sign-on): flows of the
+    /// same browser bound to the previous cookie stay usable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_from: Option<String>,
 }
 
 impl Session {
@@ -88,8 +92,19 @@ pub fn new_item(cookie: &str, s: &Session) -> (String, serde_json::Value, i64) {
     (hash(cookie), json!(s), clock::unix() + LIFETIME)
 }
 
+/// A recorded sign-on: the session, its key, and the new cookie value when the cookie changed.
+pub struct SignedOn {
+    pub session: Session,
+    pub key: String,
+    pub new_cookie: Option<String>,
+}
+
 /// Records a completed sign-on in the session. `current` is the session as the caller read it
 /// (with the flow); it is read again only if it changed meanwhile.
+///
+/// When the session's user changes (an anonymous session signs in, or another user signs in on
+/// this browser) the cookie is replaced, so that a cookie planted in a browser before the
+/// sign-on (session fixation) never becomes a signed-in session.
 pub async fn sign_on(
     app: &App,
     env_id: &str,
@@ -98,7 +113,7 @@ pub async fn sign_on(
     user_id: &str,
     amr: &[String],
     auth_time: i64,
-) -> ApiResult<Session> {
+) -> ApiResult<SignedOn> {
     let record = |mut s: Session| {
         if s.user_id.as_deref().is_some_and(|u| u != user_id) {
             // Another user signs in on this browser: a new session id (the other user's
@@ -116,32 +131,48 @@ pub async fn sign_on(
         s.amr = amr.to_vec();
         s
     };
+    let new_cookie = || uuid::Uuid::new_v4().to_string();
     for _ in 0..5 {
-        let Some((item, s)) = current.take() else {
+        let Some((item, before)) = current.take() else {
             break;
         };
-        let s = record(s);
+        let same_user = before.user_id.as_deref() == Some(user_id);
+        let mut s = record(before);
+        let fresh = (!same_user).then(new_cookie);
+        let key = fresh
+            .as_deref()
+            .map(hash)
+            .unwrap_or_else(|| item.id.clone());
+        if fresh.is_some() {
+            s.rotated_from = Some(item.id.clone());
+        }
         if app
             .store
-            .runtime_swap(&item, &json!(s), clock::unix() + LIFETIME)
+            .runtime_swap_as(&item, &key, &json!(s), clock::unix() + LIFETIME)
             .await?
         {
-            return Ok(s);
+            return Ok(SignedOn {
+                session: s,
+                key,
+                new_cookie: fresh,
+            });
         }
         current = find(app, env_id, Some(cookie)).await?;
     }
-    // No session under this cookie (signed off meanwhile, or never stored): start a fresh one.
-    let s = record(Session::anonymous(env_id));
+    // No session under this cookie (signed off meanwhile, or never stored): a fresh one, under
+    // a new cookie.
+    let mut s = record(Session::anonymous(env_id));
+    s.rotated_from = key_of(Some(cookie));
+    let fresh = new_cookie();
+    let key = hash(&fresh);
     app.store
-        .runtime_upsert(
-            KIND,
-            &hash(cookie),
-            env_id,
-            &json!(s),
-            clock::unix() + LIFETIME,
-        )
+        .runtime_put(KIND, &key, env_id, &json!(s), clock::unix() + LIFETIME)
         .await?;
-    Ok(s)
+    Ok(SignedOn {
+        session: s,
+        key,
+        new_cookie: Some(fresh),
+    })
 }
 
 /// Whether the session a token came from (its key and id) still exists: signed off, expired

@@ -190,7 +190,12 @@ fn found(location: &str) -> Response {
     r
 }
 
+/// Adds a `Set-Cookie`, unless the response sets one already (a sign-on that replaced the
+/// session cookie decides over the cookie the request started with).
 fn with_cookie(mut r: Response, cookie: Option<String>) -> Response {
+    if r.headers().contains_key(header::SET_COOKIE) {
+        return r;
+    }
     if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -401,7 +406,7 @@ async fn finish(
         .clone()
         .ok_or_else(|| ApiError::internal("completed flow without a user"))?;
     let auth_time = flow.auth_time.unwrap_or_else(crate::clock::unix);
-    let session: Session = sessions::sign_on(
+    let signed = sessions::sign_on(
         app,
         &flow.env_id,
         cookie,
@@ -417,8 +422,8 @@ async fn finish(
     let scopes = grants::resolve(app, &client, &req.scopes).await?;
     let sign_on = SignOn {
         user_id,
-        session_id: session.id.clone(),
-        session_key: sessions::hash(cookie),
+        session_id: signed.session.id.clone(),
+        session_key: signed.key.clone(),
         auth_time,
         amr: flow.amr.clone(),
         acr: flow.policy.name.clone(),
@@ -432,7 +437,13 @@ async fn finish(
     } else {
         None
     };
-    Ok(deliver(&redirect_uri, req.response_mode, &params, body))
+    let set_cookie = signed
+        .new_cookie
+        .map(|c| sessions::set_cookie(app, &flow.env_id, &c));
+    Ok(with_cookie(
+        deliver(&redirect_uri, req.response_mode, &params, body),
+        set_cookie,
+    ))
 }
 
 /// A flow that belongs to the calling browser, with the browser's session.
@@ -467,15 +478,20 @@ pub(crate) async fn owned_flow(
     let cookie = sessions::cookie_of(headers).unwrap_or_default();
     let key = sessions::key_of(Some(&cookie));
     let (item, flow, session) = flows::load(app, env_id, flow_id, key.as_deref()).await?;
-    if !key.is_some_and(|k| crate::engine::secrets::secret_eq(&k, &flow.binding)) {
-        return Err(ApiError::Forbidden(
-            "The flow belongs to another session.".into(),
-        ));
-    }
     let session = match session {
         Some(i) => sessions::of_item(i, env_id)?,
         None => None,
     };
+    // The flow's cookie, or the one that replaced it when this browser signed on meanwhile.
+    let bound = |k: &str| crate::engine::secrets::secret_eq(k, &flow.binding);
+    let previous = session
+        .as_ref()
+        .and_then(|(_, s)| s.rotated_from.as_deref());
+    if !(key.as_deref().is_some_and(bound) || previous.is_some_and(bound)) {
+        return Err(ApiError::Forbidden(
+            "The flow belongs to another session.".into(),
+        ));
+    }
     Ok(OwnedFlow {
         item,
         flow,

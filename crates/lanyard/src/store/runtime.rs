@@ -162,20 +162,31 @@ impl Store {
         data: &Value,
         expires_at: i64,
     ) -> ApiResult<bool> {
+        self.runtime_swap_as(item, &item.id, data, expires_at).await
+    }
+
+    /// `runtime_swap` that also moves the item to a new id (a session whose cookie is replaced),
+    /// in the same statement.
+    pub async fn runtime_swap_as(
+        &self,
+        item: &Item,
+        new_id: &str,
+        data: &Value,
+        expires_at: i64,
+    ) -> ApiResult<bool> {
         let mut params = strs(&[&data.to_string()]);
         params.push(Param::Int(expires_at));
         for s in [&item.kind, &item.id] {
             params.push(Param::Str(s.clone()));
         }
         params.push(Param::Int(item.version));
-        let changed = self
-            .conn()
-            .await?
-            .execute(
-                "UPDATE runtime SET data = $1, expires_at = $2, version = version + 1 WHERE kind = $3 AND id = $4 AND version = $5",
-                &params,
-            )
-            .await?;
+        let sql = if new_id == item.id {
+            "UPDATE runtime SET data = $1, expires_at = $2, version = version + 1 WHERE kind = $3 AND id = $4 AND version = $5"
+        } else {
+            params.push(Param::Str(new_id.to_string()));
+            "UPDATE runtime SET data = $1, expires_at = $2, version = version + 1, id = $6 WHERE kind = $3 AND id = $4 AND version = $5"
+        };
+        let changed = self.conn().await?.execute(sql, &params).await?;
         Ok(changed == 1)
     }
 
