@@ -304,6 +304,12 @@ if cpu:
     per_cpu = si["ok"] / cpu
     print(f"per server CPU-second: {per_cpu:.1f} sign-ins (server used {cpu / si['seconds']:.2f} cores); "
           f"{100 * per_cpu / h['cpu_rps']:.0f}% of {h['cpu_rps']:.1f} hashes per CPU-second")
+    hcpu = si.get("server_hash_cpu_s")
+    if hcpu:
+        # Measured in the same window: robust to the machine's speed drifting between the
+        # baseline and the scenario.
+        print(f"hashing threads: {100 * hcpu / cpu:.0f}% of the server's CPU; {1000 * hcpu / si['ok']:.1f} ms per sign-in "
+              f"(alone: {1000 / h['cpu_rps']:.1f} ms per hash), everything else {1000 * (cpu - hcpu) / si['ok']:.1f} ms")
 steps = si.get("step_mean_ms") or {}
 if steps:
     print("mean ms per step: " + ", ".join(f"{k} {v:.1f}" for k, v in steps.items()))
