@@ -872,6 +872,87 @@ async fn prompt_none_without_a_session_is_login_required() {
     }
 }
 
+/// Over https the session cookie comes twice, as PingOne sets it: `ST` (`Secure;
+/// SameSite=None`) and its twin `ST-NO-SS` (no SameSite, for browsers that mishandle `None`). A
+/// browser that kept only the twin is still recognised, and signoff deletes both.
+#[tokio::test]
+async fn https_sets_the_session_cookie_and_its_twin() {
+    for db in backends() {
+        let t = TestApp::with_public_url(db, "https://lanyard.test").await;
+        let env = t.new_env().await;
+        signon::create_user(&t, &env, "alice").await;
+        let app = signon::create_app(&t, &env, signon::web_app_body("Web", CB)).await;
+        signon::grant(&t, &env, &app, "openid", &["profile"]).await;
+        let mut jar = Jar::new();
+        let a = signon::browser_get(
+            &t,
+            &mut jar,
+            &format!("/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}&response_mode=pi.flow"),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        let set: Vec<String> = a
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        let named = |n: &str| {
+            set.iter()
+                .find(|c| c.starts_with(&format!("{n}=")))
+                .unwrap_or_else(|| panic!("{n} in {set:?}"))
+                .clone()
+        };
+        let (st, twin) = (named("ST"), named("ST-NO-SS"));
+        for c in [&st, &twin] {
+            assert!(c.contains("Secure") && c.contains("HttpOnly"), "{c}");
+            assert!(c.contains(&format!("Path=/{env}")), "{c}");
+        }
+        assert!(st.contains("SameSite=None"), "{st}");
+        assert!(!twin.contains("SameSite"), "{twin}");
+        assert_eq!(jar.get("ST"), jar.get("ST-NO-SS"), "the same value");
+
+        // A browser that kept only the twin.
+        let mut old = Jar::new();
+        old.set("ST-NO-SS", jar.get("ST-NO-SS").unwrap());
+        let flow = a.body["id"].as_str().unwrap();
+        let f = signon::flow_action(
+            &t,
+            &mut old,
+            &format!("/{env}/flows/{flow}"),
+            "usernamePassword.check",
+            json!({ "username": "alice", "password": PASSWORD }),
+        )
+        .await;
+        assert_eq!(f.body["status"], "COMPLETED", "{}", f.text);
+        let r = signon::browser_get(&t, &mut old, &format!("/{env}/as/resume?flowId={flow}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(
+            r.body["authorizeResponse"]["code"].is_string(),
+            "{}",
+            r.text
+        );
+
+        let r = signon::browser_get(&t, &mut old, &format!("/{env}/as/signoff")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let cleared: Vec<&str> = r
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        for n in ["ST", "ST-NO-SS"] {
+            assert!(
+                cleared
+                    .iter()
+                    .any(|c| c.starts_with(&format!("{n}=;")) && c.contains("Max-Age=0")),
+                "{n} deleted: {cleared:?}"
+            );
+        }
+        assert!(old.is_empty(), "{old:?}");
+    }
+}
+
 /// Session fixation: a cookie planted in a browser before the sign-on (here: the anonymous
 /// cookie the browser got at its first authorize, which an attacker could have obtained the
 /// same way) is worth nothing afterwards, because signing on replaces the cookie. The browser's

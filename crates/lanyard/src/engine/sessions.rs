@@ -193,30 +193,44 @@ pub async fn end(app: &App, cookie: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// The `Set-Cookie` value for a session cookie (Secure and SameSite=None only over https).
-pub fn set_cookie(app: &App, env_id: &str, cookie: &str) -> String {
+/// The twin of `ST` without a SameSite attribute (over https), as PingOne sets it, for browsers
+/// that drop or mishandle `SameSite=None` cookies; read when `ST` is missing.
+pub const COOKIE_NO_SAMESITE: &str = "ST-NO-SS";
+
+/// The `Set-Cookie` values for a session cookie: over https `ST` with `Secure; SameSite=None`
+/// and its twin `ST-NO-SS`; over plain http (development) `ST` with `SameSite=Lax`.
+pub fn set_cookie(app: &App, env_id: &str, cookie: &str) -> Vec<String> {
+    let common = format!("Path=/{env_id}; Max-Age={LIFETIME}; HttpOnly");
     if app.public_url().starts_with("https://") {
-        format!(
-            "{COOKIE}={cookie}; Path=/{env_id}; Max-Age={LIFETIME}; Secure; HttpOnly; SameSite=None"
-        )
+        vec![
+            format!("{COOKIE}={cookie}; {common}; Secure; SameSite=None"),
+            format!("{COOKIE_NO_SAMESITE}={cookie}; {common}; Secure"),
+        ]
     } else {
-        format!("{COOKIE}={cookie}; Path=/{env_id}; Max-Age={LIFETIME}; HttpOnly; SameSite=Lax")
+        vec![format!("{COOKIE}={cookie}; {common}; SameSite=Lax")]
     }
 }
 
-pub fn clear_cookie(env_id: &str) -> String {
-    format!("{COOKIE}=; Path=/{env_id}; Max-Age=0; HttpOnly")
+/// The `Set-Cookie` values that delete both session cookies.
+pub fn clear_cookie(env_id: &str) -> Vec<String> {
+    [COOKIE, COOKIE_NO_SAMESITE]
+        .iter()
+        .map(|name| format!("{name}=; Path=/{env_id}; Max-Age=0; HttpOnly"))
+        .collect()
 }
 
-/// The `ST` cookie of a request.
+/// The session cookie of a request: `ST`, else `ST-NO-SS`.
 pub fn cookie_of(headers: &axum::http::HeaderMap) -> Option<String> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|kv| {
-            let (k, v) = kv.trim().split_once('=')?;
-            (k == COOKIE).then(|| v.to_string())
-        })
+    let named = |name: &str| {
+        headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|kv| {
+                let (k, v) = kv.trim().split_once('=')?;
+                (k == name).then(|| v.to_string())
+            })
+    };
+    named(COOKIE).or_else(|| named(COOKIE_NO_SAMESITE))
 }

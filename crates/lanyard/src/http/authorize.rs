@@ -192,12 +192,14 @@ fn found(location: &str) -> Response {
 
 /// Adds a `Set-Cookie`, unless the response sets one already (a sign-on that replaced the
 /// session cookie decides over the cookie the request started with).
-fn with_cookie(mut r: Response, cookie: Option<String>) -> Response {
+fn with_cookie(mut r: Response, cookies: Option<Vec<String>>) -> Response {
     if r.headers().contains_key(header::SET_COOKIE) {
         return r;
     }
-    if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        r.headers_mut().append(header::SET_COOKIE, c);
+    for c in cookies.into_iter().flatten() {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
     }
     r
 }

@@ -163,8 +163,10 @@ pub async fn signoff(
         ))
         .into_response(),
     };
-    if let Ok(v) = HeaderValue::from_str(&sessions::clear_cookie(&env_id)) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
+    for c in sessions::clear_cookie(&env_id) {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
     }
     Ok(resp)
 }
