@@ -50,12 +50,47 @@ impl Store {
         data: &Value,
         expires_at: i64,
     ) -> ApiResult<()> {
-        self.runtime_insert(kind, id, env_id, data, expires_at, "")
-            .await
+        let item = NewItem {
+            kind,
+            id,
+            env_id,
+            data,
+            expires_at,
+        };
+        self.insert_items(&[item], "").await
     }
 
     /// Inserts several new items in one statement (one round trip); all or none.
     pub async fn runtime_put_many(&self, items: &[NewItem<'_>]) -> ApiResult<()> {
+        self.insert_items(items, "").await
+    }
+
+    /// Inserts the item, or replaces it when one with this kind and id exists (markers that
+    /// concurrent requests may both write: revoked token ids).
+    pub async fn runtime_upsert(
+        &self,
+        kind: &str,
+        id: &str,
+        env_id: &str,
+        data: &Value,
+        expires_at: i64,
+    ) -> ApiResult<()> {
+        let item = NewItem {
+            kind,
+            id,
+            env_id,
+            data,
+            expires_at,
+        };
+        self.insert_items(
+            &[item],
+            " ON CONFLICT (kind, id) DO UPDATE SET env_id = excluded.env_id, data = excluded.data, \
+             expires_at = excluded.expires_at, version = runtime.version + 1",
+        )
+        .await
+    }
+
+    async fn insert_items(&self, items: &[NewItem<'_>], on_conflict: &str) -> ApiResult<()> {
         let mut params = Vec::with_capacity(items.len() * 5);
         let mut rows = Vec::with_capacity(items.len());
         for it in items {
@@ -72,48 +107,8 @@ impl Store {
             params.push(Param::Int(it.expires_at));
         }
         let sql = format!(
-            "INSERT INTO runtime (kind, id, env_id, data, expires_at, version) VALUES {}",
+            "INSERT INTO runtime (kind, id, env_id, data, expires_at, version) VALUES {}{on_conflict}",
             rows.join(", ")
-        );
-        self.conn().await?.execute(&sql, &params).await?;
-        Ok(())
-    }
-
-    /// Inserts the item, or replaces it when one with this kind and id exists (markers that
-    /// concurrent requests may both write: revoked token ids, live sessions).
-    pub async fn runtime_upsert(
-        &self,
-        kind: &str,
-        id: &str,
-        env_id: &str,
-        data: &Value,
-        expires_at: i64,
-    ) -> ApiResult<()> {
-        self.runtime_insert(
-            kind,
-            id,
-            env_id,
-            data,
-            expires_at,
-            " ON CONFLICT (kind, id) DO UPDATE SET env_id = excluded.env_id, data = excluded.data, \
-             expires_at = excluded.expires_at, version = runtime.version + 1",
-        )
-        .await
-    }
-
-    async fn runtime_insert(
-        &self,
-        kind: &str,
-        id: &str,
-        env_id: &str,
-        data: &Value,
-        expires_at: i64,
-        on_conflict: &str,
-    ) -> ApiResult<()> {
-        let mut params = strs(&[kind, id, env_id, &data.to_string()]);
-        params.push(Param::Int(expires_at));
-        let sql = format!(
-            "INSERT INTO runtime (kind, id, env_id, data, expires_at, version) VALUES ($1, $2, $3, $4, $5, 0){on_conflict}"
         );
         self.conn().await?.execute(&sql, &params).await?;
         Ok(())
