@@ -57,11 +57,11 @@ pub fn key_of(cookie: Option<&str>) -> Option<String> {
     cookie.filter(|c| !c.is_empty() && c.len() <= 128).map(hash)
 }
 
-/// A stored session item, if it is of this environment.
-pub fn of_item(item: Item, env_id: &str) -> ApiResult<Option<(Item, Session)>> {
-    if item.env_id != env_id {
+/// A stored session item, if there is one and it is of this environment.
+pub fn of_item(item: Option<Item>, env_id: &str) -> ApiResult<Option<(Item, Session)>> {
+    let Some(item) = item.filter(|i| i.env_id == env_id) else {
         return Ok(None);
-    }
+    };
     let s: Session = serde_json::from_value(item.data.clone()).map_err(ApiError::internal)?;
     Ok(Some((item, s)))
 }
@@ -75,10 +75,7 @@ pub async fn find(
     let Some(key) = key_of(cookie) else {
         return Ok(None);
     };
-    match app.store.runtime_get(KIND, &key).await? {
-        Some(item) => of_item(item, env_id),
-        None => Ok(None),
-    }
+    of_item(app.store.runtime_get(KIND, &key).await?, env_id)
 }
 
 /// A new anonymous session and its cookie value, not stored yet: `new_item` gives what to
@@ -175,17 +172,10 @@ pub async fn sign_on(
     })
 }
 
-/// Whether the session a token came from (its key and id) still exists: signed off, expired
-/// and replaced by another user's sign-on all end it.
-pub async fn is_live(app: &App, key: &str, session_id: &str) -> ApiResult<bool> {
-    if key.is_empty() {
-        return Ok(false);
-    }
-    Ok(app
-        .store
-        .runtime_get(KIND, key)
-        .await?
-        .is_some_and(|i| i.data["id"] == session_id))
+/// Whether `item` (read under a token's session key) is still the session the token came from:
+/// signed off, expired and replaced by another user's sign-on all end it.
+pub fn is_session(item: Option<&Item>, session_id: &str) -> bool {
+    item.is_some_and(|i| i.data["id"] == session_id)
 }
 
 pub async fn end(app: &App, cookie: &str) -> ApiResult<()> {

@@ -480,10 +480,7 @@ pub(crate) async fn owned_flow(
     let cookie = sessions::cookie_of(headers).unwrap_or_default();
     let key = sessions::key_of(Some(&cookie));
     let (item, flow, session) = flows::load(app, env_id, flow_id, key.as_deref()).await?;
-    let session = match session {
-        Some(i) => sessions::of_item(i, env_id)?,
-        None => None,
-    };
+    let session = sessions::of_item(session, env_id)?;
     // The flow's cookie, or the one that replaced it when this browser signed on meanwhile.
     let bound = |k: &str| crate::engine::secrets::secret_eq(k, &flow.binding);
     let previous = session

@@ -28,6 +28,7 @@ pub async fn enabled(app: &crate::state::App, env_id: &str, id: &str) -> ApiResu
         .await?
         .filter(is_enabled))
 }
+
 pub const PASSWORD_POLICY_KIND: &str = "passwordPolicy";
 
 const NAME: &[Field] = &[

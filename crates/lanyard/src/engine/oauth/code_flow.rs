@@ -356,12 +356,30 @@ pub async fn revoke_family(app: &App, env_id: &str, family: &str) -> ApiResult<(
     Ok(())
 }
 
-async fn family_live(app: &App, family: &str) -> ApiResult<bool> {
-    Ok(app
+/// How a refresh token stands, from one read of its family and its session.
+pub(crate) struct RefreshStanding {
+    /// The family has not been revoked (a replay revokes it).
+    pub family_live: bool,
+    /// The session the token came from still exists (signoff ends it).
+    pub session_live: bool,
+}
+
+pub(crate) async fn refresh_standing(
+    app: &App,
+    family: &str,
+    sign_on: &SignOn,
+) -> ApiResult<RefreshStanding> {
+    let found = app
         .store
-        .runtime_get(FAMILY_KIND, family)
-        .await?
-        .is_some_and(|i| i.data["revoked"] != true))
+        .runtime_get_many(&[
+            (FAMILY_KIND, family),
+            (crate::engine::sessions::KIND, &sign_on.session_key),
+        ])
+        .await?;
+    Ok(RefreshStanding {
+        family_live: found[0].as_ref().is_some_and(|f| f.data["revoked"] != true),
+        session_live: crate::engine::sessions::is_session(found[1].as_ref(), &sign_on.session_id),
+    })
 }
 
 /// `grant_type=refresh_token`: rotate; a replayed token revokes the whole family.
@@ -404,13 +422,12 @@ pub async fn refresh(
         }
         return Err(invalid_grant("The refresh token has already been used."));
     }
-    if !family_live(app, &rec.family).await? {
+    let standing = refresh_standing(app, &rec.family, &rec.sign_on).await?;
+    if !standing.family_live {
         return Err(invalid_grant("The refresh token has been revoked."));
     }
     // Refresh tokens are usable while the session they came from exists (ended by signoff).
-    if !crate::engine::sessions::is_live(app, &rec.sign_on.session_key, &rec.sign_on.session_id)
-        .await?
-    {
+    if !standing.session_live {
         return Err(invalid_grant(
             "The session of this refresh token has ended.",
         ));

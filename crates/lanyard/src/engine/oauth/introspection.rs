@@ -99,17 +99,8 @@ pub async fn introspect(app: &App, env_id: &str, caller: &Caller, token: &str) -
     }
     if let Some((item, r, client_id)) = find_refresh(app, env_id, token).await? {
         let mine = matches!(caller, Caller::Client { client_id: c } if *c == client_id);
-        let live = app
-            .store
-            .runtime_get(issue::FAMILY_KIND, &r.family)
-            .await?
-            .is_some_and(|f| f.data["revoked"] != true);
-        if !mine
-            || r.used
-            || !live
-            || !crate::engine::sessions::is_live(app, &r.sign_on.session_key, &r.sign_on.session_id)
-                .await?
-        {
+        let standing = super::code_flow::refresh_standing(app, &r.family, &r.sign_on).await?;
+        if !mine || r.used || !standing.family_live || !standing.session_live {
             return Ok(inactive);
         }
         return Ok(json!({
