@@ -74,6 +74,18 @@ impl Conn {
         }
     }
 
+    /// A read that may scan many rows (lists, counts).
+    pub(crate) async fn fetch_scan(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        match self {
+            Conn::Sqlite(c) => off_runtime(|| c.fetch_all(sql, params)),
+            Conn::Postgres(c) => c.fetch_all(sql, params).await,
+        }
+    }
+
     /// A write that may touch many rows (deleting an environment, sweeping expired items).
     pub(crate) async fn execute_bulk(
         &mut self,

@@ -231,14 +231,14 @@ macro_rules! reads {
                 sql.push_str(&format!(" AND (created_at {cmp} ${a} OR (created_at = ${a} AND id {cmp} ${b}))"));
             }
             let sql = format!("SELECT {COLUMNS} FROM resources WHERE {sql} ORDER BY created_at {dir}, id {dir} LIMIT {}", q.limit);
-            let rows = self.lease().await?.fetch_all(&sql, &params).await?;
+            let rows = self.lease().await?.fetch_scan(&sql, &params).await?;
             Ok(rows.iter().map(row_to_doc).collect::<Result<_, _>>()?)
         }
 
         pub async fn count(&mut self, q: &ListQuery<'_>) -> ApiResult<i64> {
             let (sql, params) = list_where(q);
             let sql = format!("SELECT COUNT(*) AS n FROM resources WHERE {sql}");
-            let rows = self.lease().await?.fetch_all(&sql, &params).await?;
+            let rows = self.lease().await?.fetch_scan(&sql, &params).await?;
             Ok(rows.first().ok_or(sqlx::Error::RowNotFound)?.int("n")?)
         }
 
