@@ -3,14 +3,16 @@
 //! In process (no browser): security headers, escaping, CSRF and `ST` cookie refusal, error
 //! messages, the password change screen, start over, and the resume redirect.
 //!
-//! In a real browser: headless Chromium, driven over the DevTools protocol, types a username
-//! and password into the page, submits the form, follows the redirect to resume and lands on
-//! a redirect URI served by this test; the code is then exchanged at the token endpoint. When
-//! Chromium is not installed the browser test fails under CI (CI=true) and is skipped
-//! otherwise. Set LANYARD_SIGNON_SCREENSHOT=/path.png to keep a screenshot of the page.
+//! In a real browser: headless Chromium, driven through chromedriver (WebDriver, with
+//! fantoccini), types a username and password (and an emailed passcode) into the page, submits
+//! the form, follows the redirect to resume and lands on a redirect URI served by this test;
+//! the code is then exchanged at the token endpoint. When Chromium or chromedriver is not
+//! installed the browser tests fail under CI (CI=true) and are skipped otherwise. Set
+//! LANYARD_SIGNON_SCREENSHOT=/path.png to keep a screenshot of the page.
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -18,7 +20,10 @@ use common::TestApp;
 use common::signon::{
     Jar, app_secret, browser_form, browser_get, flow_id_of, grant, location, query_of, token_form,
 };
+use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 const PASSWORD: &str = "Gr33n-Lanyard-Walrus!42";
 
@@ -511,408 +516,6 @@ async fn bad_links_get_friendly_pages() {
     );
 }
 
-// ---- the real browser ----
-
-fn chromium() -> Option<String> {
-    if let Ok(p) = std::env::var("LANYARD_CHROMIUM") {
-        return Some(p);
-    }
-    let path = std::env::var("PATH").unwrap_or_default();
-    [
-        "chromium",
-        "chromium-browser",
-        "google-chrome",
-        "google-chrome-stable",
-    ]
-    .iter()
-    .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
-    .find(|p| p.is_file())
-    .map(|p| p.display().to_string())
-}
-
-/// A minimal Chrome DevTools protocol client over one page's WebSocket.
-struct Cdp {
-    ws: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-    next: u64,
-}
-
-impl Cdp {
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        use futures_util::{SinkExt, StreamExt};
-        use tokio_tungstenite::tungstenite::Message;
-        self.next += 1;
-        let id = self.next;
-        let msg = json!({ "id": id, "method": method, "params": params }).to_string();
-        self.ws
-            .send(Message::Text(msg.into()))
-            .await
-            .expect("CDP send");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let next = tokio::time::timeout_at(deadline, self.ws.next())
-                .await
-                .unwrap_or_else(|_| panic!("CDP {method}: no answer"));
-            let Some(Ok(Message::Text(text))) = next else {
-                continue;
-            };
-            let v: Value = serde_json::from_str(&text).unwrap();
-            if v["id"] == id {
-                assert!(v.get("error").is_none(), "CDP {method}: {v}");
-                return v["result"].clone();
-            }
-        }
-    }
-
-    async fn eval(&mut self, expression: &str) -> Value {
-        let r = self
-            .call(
-                "Runtime.evaluate",
-                json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
-            )
-            .await;
-        assert!(r.get("exceptionDetails").is_none(), "{expression}: {r}");
-        r["result"]["value"].clone()
-    }
-
-    /// Waits until the page's URL satisfies `pred` and the document is loaded; returns the URL.
-    async fn wait_for(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
-        loop {
-            let v = self
-                .eval("JSON.stringify([location.href, document.readyState])")
-                .await;
-            let [href, state]: [String; 2] =
-                serde_json::from_str(v.as_str().unwrap_or("[\"\",\"\"]")).unwrap();
-            if state == "complete" && pred(&href) {
-                return href;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "waiting for {what}; the browser is at {href} ({state})"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// A real mouse click in the middle of the element.
-    async fn click(&mut self, selector: &str) {
-        let js = format!(
-            "(() => {{ const r = document.querySelector({}).getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()",
-            json!(selector)
-        );
-        let xy = self.eval(&js).await;
-        let (x, y) = (xy[0].as_f64().unwrap(), xy[1].as_f64().unwrap());
-        for kind in ["mousePressed", "mouseReleased"] {
-            self.call(
-                "Input.dispatchMouseEvent",
-                json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 }),
-            )
-            .await;
-        }
-    }
-
-    /// Types text into the focused element, one key at a time.
-    async fn type_text(&mut self, text: &str) {
-        for c in text.chars() {
-            let s = c.to_string();
-            self.call(
-                "Input.dispatchKeyEvent",
-                json!({ "type": "keyDown", "text": s, "unmodifiedText": s, "key": s }),
-            )
-            .await;
-            self.call(
-                "Input.dispatchKeyEvent",
-                json!({ "type": "keyUp", "key": s }),
-            )
-            .await;
-        }
-    }
-
-    async fn active_id(&mut self) -> String {
-        self.eval("document.activeElement && document.activeElement.id")
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-}
-
-/// A one-route HTTP server standing in for the client application: it answers every request
-/// with a small page and reports the request target.
-async fn callback_server() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf).to_string();
-                let target = head
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or_default()
-                    .to_string();
-                let body = "<!DOCTYPE html><title>Client</title><p>Signed on</p>";
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(resp.as_bytes()).await;
-                let _ = tx.send(target);
-            });
-        }
-    });
-    (port, rx)
-}
-
-/// Starts headless Chromium with a DevTools port; returns the process and a client for its page.
-async fn launch(binary: &str, profile: &std::path::Path) -> (tokio::process::Child, Cdp) {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(binary)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--disable-extensions",
-            "--disable-background-networking",
-            "--disable-sync",
-            "--password-store=basic",
-            "--window-size=1000,800",
-            "--remote-debugging-address=127.0.0.1",
-            "--remote-debugging-port=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("about:blank")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {binary}: {e}"));
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = tokio::io::BufReader::new(stderr).lines();
-    let mut seen = Vec::new();
-    let ws_browser = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(url) = line.split("DevTools listening on ").nth(1) {
-                return Some(url.trim().to_string());
-            }
-            seen.push(line);
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| {
-        panic!(
-            "Chromium did not open its DevTools port; its output:\n{}",
-            seen.join("\n")
-        )
-    });
-    // Keep draining Chromium's log so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let port = ws_browser
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|x| x.split('/').next())
-        .expect("a DevTools port")
-        .to_string();
-    let targets: Value = reqwest::get(format!("http://127.0.0.1:{port}/json/list"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let page_ws = targets
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["type"] == "page")
-        .and_then(|t| t["webSocketDebuggerUrl"].as_str())
-        .unwrap_or_else(|| panic!("no page target: {targets}"))
-        .to_string();
-    let (ws, _) = tokio_tungstenite::connect_async(page_ws.as_str())
-        .await
-        .expect("CDP connect");
-    (child, Cdp { ws, next: 0 })
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chromium_signs_on_through_the_hosted_page() {
-    let Some(binary) = chromium() else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "Chromium is not installed (apt-get install -y chromium): the browser sign-on test cannot run under CI"
-            );
-        }
-        eprintln!(
-            "NOTE: chromium is not installed: skipping the browser sign-on test (apt-get install -y chromium)"
-        );
-        return;
-    };
-
-    // Lanyard on a real port, its public URL pointing there.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let public = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let t = TestApp::with_public_url(None, &public).await;
-    let router = t.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-
-    let (cb_port, mut callbacks) = callback_server().await;
-    let redirect = format!("http://127.0.0.1:{cb_port}/callback");
-    let s = setup(&t, "Acme Browser App", &redirect, "jane.browser", false).await;
-
-    let profile = tempfile::tempdir().unwrap();
-    let (mut child, mut cdp) = launch(&binary, profile.path()).await;
-    cdp.call("Page.enable", json!({})).await;
-
-    // The client sends the browser to authorize; Lanyard sends it on to the sign-on page.
-    cdp.call(
-        "Page.navigate",
-        json!({ "url": format!("{public}{}", authorize_path(&s)) }),
-    )
-    .await;
-    let page = cdp
-        .wait_for("the sign-on page", |u| u.contains("/signon/?flowId="))
-        .await;
-    assert!(
-        page.starts_with(&format!("{public}/{}/signon/", s.env)),
-        "{page}"
-    );
-    let title = cdp.eval("document.title").await;
-    assert!(
-        title
-            .as_str()
-            .unwrap_or_default()
-            .contains("Acme Browser App"),
-        "{title}"
-    );
-    assert_eq!(
-        cdp.active_id().await,
-        "username",
-        "the username field has the focus"
-    );
-
-    if let Ok(path) = std::env::var("LANYARD_SIGNON_SCREENSHOT") {
-        use base64::Engine;
-        let shot = cdp
-            .call("Page.captureScreenshot", json!({ "format": "png" }))
-            .await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot["data"].as_str().unwrap())
-            .unwrap();
-        std::fs::write(&path, png).unwrap();
-    }
-
-    // A wrong password first: the error is in the page, the username kept, the password focused.
-    cdp.type_text("jane.browser").await;
-    cdp.click("#password").await;
-    assert_eq!(cdp.active_id().await, "password");
-    cdp.type_text("not-the-password").await;
-    cdp.click("button.primary").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
-    loop {
-        let alert = cdp
-            .eval("(document.querySelector('[role=alert]') || {}).textContent || ''")
-            .await;
-        if alert
-            .as_str()
-            .unwrap_or_default()
-            .contains("Invalid username and/or password.")
-        {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no error shown after a wrong password"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        cdp.eval("document.getElementById('username').value").await,
-        "jane.browser"
-    );
-    assert_eq!(
-        cdp.eval("document.getElementById('password').value").await,
-        ""
-    );
-    if let Ok(path) = std::env::var("LANYARD_SIGNON_SCREENSHOT") {
-        use base64::Engine;
-        let shot = cdp
-            .call("Page.captureScreenshot", json!({ "format": "png" }))
-            .await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot["data"].as_str().unwrap())
-            .unwrap();
-        std::fs::write(path.replace(".png", "-error.png"), png).unwrap();
-    }
-    assert_eq!(
-        cdp.active_id().await,
-        "password",
-        "after a refused attempt the password has the focus"
-    );
-
-    // The right password: submit, resume, and land on the client's redirect URI.
-    cdp.type_text(PASSWORD).await;
-    cdp.click("button.primary").await;
-    let target = tokio::time::timeout(Duration::from_secs(45), callbacks.recv())
-        .await
-        .expect("the browser never reached the redirect URI")
-        .unwrap();
-    let landed = cdp
-        .wait_for("the redirect URI", |u| u.starts_with(&redirect))
-        .await;
-    assert!(target.starts_with("/callback?"), "{target}");
-    let q = query_of(&landed);
-    assert_eq!(q["state"], "st-123", "{landed}");
-    let code = q
-        .get("code")
-        .unwrap_or_else(|| panic!("no code: {landed}"))
-        .clone();
-
-    let tok = reqwest::Client::new()
-        .post(format!("{public}/{}/as/token", s.env))
-        .basic_auth(&s.client_id, Some(&s.secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", redirect.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(tok.status(), 200);
-    let tok: Value = tok.json().await.unwrap();
-    assert!(
-        tok["access_token"].is_string() && tok["id_token"].is_string(),
-        "{tok}"
-    );
-    let claims = common::signon::claims_of(tok["id_token"].as_str().unwrap());
-    assert_eq!(claims["nonce"], "n-456", "{claims}");
-    assert_eq!(claims["aud"], s.client_id.as_str(), "{claims}");
-
-    let _ = child.kill().await;
-}
-
 #[tokio::test]
 async fn login_hint_fills_in_the_username() {
     let t = TestApp::new(None).await;
@@ -1134,24 +737,56 @@ async fn mfa_pages_select_a_device_and_check_the_code() {
     assert!(query_of(&back).contains_key("code"), "{back}");
 }
 
-#[tokio::test]
-async fn chromium_signs_on_with_an_emailed_passcode() {
-    let Some(binary) = chromium() else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "Chromium is not installed (apt-get install -y chromium): the browser MFA test cannot run under CI"
-            );
-        }
-        eprintln!("NOTE: chromium is not installed: skipping the browser MFA test");
+// ---- the real browser ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_signs_on_through_the_hosted_page() {
+    let Some(b) = browser("browser sign-on test").await else {
         return;
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let public = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let t = TestApp::with_public_url(None, &public).await;
-    let router = t.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let (cb_port, mut callbacks) = callback_server().await;
-    let redirect = format!("http://127.0.0.1:{cb_port}/callback");
+    let (t, public, redirect, mut callbacks) = serve().await;
+    let s = setup(&t, "Acme Browser App", &redirect, "jane.browser", false).await;
+    let c = &b.client;
+    let username = open_signon_page(c, &public, &s).await;
+    let title = c.title().await.unwrap();
+    assert!(title.contains("Acme Browser App"), "{title}");
+    screenshot(c, "").await;
+
+    // A wrong password first: the error is in the page, the username kept, the password focused.
+    username.send_keys("jane.browser").await.unwrap();
+    type_password(c, "not-the-password").await;
+    click(c, Locator::Css("button.primary")).await;
+    let error = "//*[@role='alert'][contains(., 'Invalid username and/or password.')]";
+    wait_for(c, Locator::XPath(error)).await;
+    for (id, value) in [("username", "jane.browser"), ("password", "")] {
+        let field = c.find(Locator::Id(id)).await.unwrap().prop("value").await;
+        assert_eq!(field.unwrap().as_deref(), Some(value), "#{id}");
+    }
+    screenshot(c, "-error").await;
+    // After a refused attempt the password has the focus.
+    let password = wait_for_focus(c, "password").await;
+
+    // The right password: submit, resume, and land on the client's redirect URI.
+    password.send_keys(PASSWORD).await.unwrap();
+    click(c, Locator::Css("button.primary")).await;
+    let landed = landing(c, &redirect, &mut callbacks).await;
+    let tok = redeem(&public, &s, &landed).await;
+    assert!(
+        tok["access_token"].is_string() && tok["id_token"].is_string(),
+        "{tok}"
+    );
+    let claims = common::signon::claims_of(tok["id_token"].as_str().unwrap());
+    assert_eq!(claims["nonce"], "n-456", "{claims}");
+    assert_eq!(claims["aud"], s.client_id.as_str(), "{claims}");
+    b.client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn chromium_signs_on_with_an_emailed_passcode() {
+    let Some(b) = browser("browser MFA test").await else {
+        return;
+    };
+    let (t, public, redirect, mut callbacks) = serve().await;
     let (s, user) = setup_mfa(&t, &redirect, "jane.otp", "Mail").await;
     let r = t
         .post(
@@ -1160,102 +795,241 @@ async fn chromium_signs_on_with_an_emailed_passcode() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let c = &b.client;
+    let username = open_signon_page(c, &public, &s).await;
+    username.send_keys("jane.otp").await.unwrap();
+    type_password(c, PASSWORD).await;
+    click(c, Locator::Css("button.primary")).await;
 
-    let profile = tempfile::tempdir().unwrap();
-    let (mut child, mut cdp) = launch(&binary, profile.path()).await;
-    cdp.call("Page.enable", json!({})).await;
-    cdp.call(
-        "Page.navigate",
-        json!({ "url": format!("{public}{}", authorize_path(&s)) }),
-    )
-    .await;
-    cdp.wait_for("the sign-on page", |u| u.contains("/signon/?flowId="))
-        .await;
-    wait_for_focus(&mut cdp, "username").await;
-    cdp.type_text("jane.otp").await;
-    cdp.click("#password").await;
-    cdp.type_text(PASSWORD).await;
-    cdp.click("button.primary").await;
     // Two devices: the page lists them; the user chooses the email device ("Mail").
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
-    loop {
-        // Between the POST and the next page there may be no body yet.
-        let text = cdp
-            .eval("document.body ? document.body.innerText : ''")
-            .await;
-        let text = text.as_str().unwrap_or_default();
-        if text.contains("Choose how to receive a one-time passcode") {
-            assert!(
-                text.contains("Mail (Email to ja****@example.com)")
-                    && text.contains("Text message to *******23"),
-                "{text}"
-            );
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the device list never came: {text}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    screenshot(&mut cdp, "-devices").await;
-    cdp.eval("[...document.querySelectorAll('button.primary')].find(b => b.textContent.startsWith('Mail')).click()").await;
+    let lead = "//p[@class='lead'][contains(., 'Choose how to receive a one-time passcode')]";
+    wait_for(c, Locator::XPath(lead)).await;
+    let text = c.find(Locator::Css("body")).await.unwrap().text().await;
+    let text = text.unwrap();
+    assert!(
+        text.contains("Mail (Email to ja****@example.com)")
+            && text.contains("Text message to *******23"),
+        "{text}"
+    );
+    screenshot(c, "-devices").await;
+    let mail = "//button[contains(@class, 'primary')][starts-with(normalize-space(.), 'Mail')]";
+    click(c, Locator::XPath(mail)).await;
+
     // The code is sent and the passcode field has the focus.
-    wait_for_focus(&mut cdp, "otp").await;
-    screenshot(&mut cdp, "-otp").await;
+    let otp = wait_for_focus(c, "otp").await;
+    screenshot(c, "-otp").await;
     let code = emailed_code(&t, &s.env).await;
-    cdp.type_text(&code).await;
-    cdp.click("button.primary").await;
-    let target = tokio::time::timeout(Duration::from_secs(45), callbacks.recv())
+    otp.send_keys(&code).await.unwrap();
+    click(c, Locator::Css("button.primary")).await;
+    let landed = landing(c, &redirect, &mut callbacks).await;
+    let tok = redeem(&public, &s, &landed).await;
+    let claims = common::signon::claims_of(tok["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], json!(["pwd", "email"]), "{claims}");
+    b.client.close().await.unwrap();
+}
+
+/// A WebDriver session with headless Chromium. Fields drop in order: the session, then
+/// chromedriver (killed), then the profile directory.
+struct Browser {
+    client: Client,
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+/// chromedriver, in a process group of its own with the Chromium it starts: when dropped (also
+/// when the test panics) the whole group is killed, so no browser outlives the test.
+struct Driver(std::process::Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) with the negated pid of our own child signals only its process group.
+        unsafe { libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+/// `$env`, or the first of `names` on the PATH.
+fn program(env: &str, names: &[&str]) -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os(env) {
+        return Some(p.into());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    names
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
+        .find(|p| p.is_file())
+}
+
+/// Starts chromedriver on a port it picks and opens a session with headless Chromium. When
+/// either is not installed: a failure under CI (CI=true), otherwise `None` (the test skips).
+async fn browser(test: &str) -> Option<Browser> {
+    let chromium = program(
+        "LANYARD_CHROMIUM",
+        &[
+            "chromium",
+            "chromium-browser",
+            "google-chrome",
+            "google-chrome-stable",
+        ],
+    );
+    let chromedriver = program("LANYARD_CHROMEDRIVER", &["chromedriver"]);
+    let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
+        let missing = "Chromium or chromedriver is not installed (apt-get install -y chromium \
+                       chromium-driver)";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{missing}: the {test} cannot run under CI");
+        }
+        eprintln!("NOTE: {missing}: skipping the {test}");
+        return None;
+    };
+    let mut child = std::process::Command::new(&chromedriver)
+        .arg("--port=0")
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", chromedriver.display()));
+    let stdout = child.stdout.take().unwrap();
+    let driver = Driver(child);
+    // chromedriver prints its port once it listens; its output is drained until it exits.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let (mut tx, started) = (Some(tx), "ChromeDriver was started successfully on port ");
+        let lines = std::io::BufReader::new(stdout).lines();
+        for line in lines.map_while(Result::ok) {
+            if let Some(port) = line.strip_prefix(started)
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(port.trim_end_matches('.').to_string());
+            }
+        }
+    });
+    let port = tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .expect("chromedriver did not start listening")
+        .expect("chromedriver exited before listening");
+    let profile = tempfile::tempdir().unwrap();
+    let caps = json!({ "goog:chromeOptions": {
+        "binary": chromium,
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1000,800", format!("--user-data-dir={}", profile.path().display())],
+    }});
+    let Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    let client = ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a WebDriver session with headless Chromium");
+    Some(Browser {
+        client,
+        _driver: driver,
+        _profile: profile,
+    })
+}
+
+/// Lanyard on a real port (its public URL pointing there) and a client application's redirect
+/// URI: returns the app, the public URL, the redirect URI and the request targets it receives.
+async fn serve() -> (TestApp, String, String, UnboundedReceiver<String>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let t = TestApp::with_public_url(None, &public).await;
+    let router = t.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    // The client application: a small page for every request, whose target it reports.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirect = format!("http://{}/callback", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let client_app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let _ = tx.send(uri.to_string());
+        async { axum::response::Html("<!DOCTYPE html><title>Client</title><p>Signed on</p>") }
+    });
+    tokio::spawn(async move { axum::serve(listener, client_app).await.unwrap() });
+    (t, public, redirect, rx)
+}
+
+/// The client sends the browser to authorize; Lanyard sends it on to the sign-on page, where
+/// the username field has the focus. Returns that field.
+async fn open_signon_page(c: &Client, public: &str, s: &Setup) -> Element {
+    let authorize = format!("{public}{}", authorize_path(s));
+    c.goto(&authorize).await.unwrap();
+    let username = wait_for_focus(c, "username").await;
+    let page = c.current_url().await.unwrap().to_string();
+    let prefix = format!("{public}/{}/signon/?flowId=", s.env);
+    assert!(page.starts_with(&prefix), "{page}");
+    username
+}
+
+/// A real click in the password field, which then has the focus, and typing.
+async fn type_password(c: &Client, password: &str) {
+    click(c, Locator::Id("password")).await;
+    let field = c.active_element().await.unwrap();
+    assert_eq!(field.attr("id").await.unwrap().as_deref(), Some("password"));
+    field.send_keys(password).await.unwrap();
+}
+
+async fn click(c: &Client, what: Locator<'_>) {
+    c.find(what).await.unwrap().click().await.unwrap();
+}
+
+/// Waits (up to 45 s) until `what` is in the page.
+async fn wait_for(c: &Client, what: Locator<'_>) -> Element {
+    let wait = c.wait().at_most(Duration::from_secs(45));
+    wait.for_element(what)
+        .await
+        .unwrap_or_else(|e| panic!("waiting for {what:?}: {e}"))
+}
+
+/// Waits until the element with `id` has the focus (autofocus runs once the page is in).
+async fn wait_for_focus(c: &Client, id: &str) -> Element {
+    wait_for(c, Locator::Css(&format!("#{id}:focus"))).await
+}
+
+/// Waits until the browser is at the redirect URI (the client application got the request);
+/// checks `state` and returns the URL.
+async fn landing(c: &Client, redirect: &str, calls: &mut UnboundedReceiver<String>) -> String {
+    let target = tokio::time::timeout(Duration::from_secs(45), calls.recv())
         .await
         .expect("the browser never reached the redirect URI")
         .unwrap();
     assert!(target.starts_with("/callback?"), "{target}");
-    let landed = cdp
-        .wait_for("the redirect URI", |u| u.starts_with(&redirect))
-        .await;
-    let code = query_of(&landed)["code"].clone();
+    let query = &target["/callback?".len()..];
+    let landed = url::Url::parse(&format!("{redirect}?{query}")).unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(45))
+        .for_url(&landed)
+        .await
+        .unwrap_or_else(|e| panic!("the browser is not at {landed}: {e}"));
+    let landed = landed.to_string();
+    assert_eq!(query_of(&landed)["state"], "st-123", "{landed}");
+    landed
+}
+
+/// Exchanges the code the browser landed with at the token endpoint, over HTTP.
+async fn redeem(public: &str, s: &Setup, landed: &str) -> Value {
+    let q = query_of(landed);
+    let code = q.get("code").unwrap_or_else(|| panic!("no code: {landed}"));
     let tok = reqwest::Client::new()
         .post(format!("{public}/{}/as/token", s.env))
         .basic_auth(&s.client_id, Some(&s.secret))
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
-            ("redirect_uri", redirect.as_str()),
+            ("redirect_uri", s.redirect.as_str()),
         ])
         .send()
         .await
         .unwrap();
     assert_eq!(tok.status(), 200);
-    let tok: Value = tok.json().await.unwrap();
-    let claims = common::signon::claims_of(tok["id_token"].as_str().unwrap());
-    assert_eq!(claims["amr"], json!(["pwd", "email"]), "{claims}");
-    let _ = child.kill().await;
-}
-
-/// Waits until the element with `id` has the focus (the page may still be loading).
-async fn wait_for_focus(cdp: &mut Cdp, id: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
-    while cdp.active_id().await != id {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "#{id} never got the focus"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    tok.json().await.unwrap()
 }
 
 /// With LANYARD_SIGNON_SCREENSHOT=/path.png, keeps a screenshot of the page as /path{suffix}.png.
-async fn screenshot(cdp: &mut Cdp, suffix: &str) {
-    let Ok(path) = std::env::var("LANYARD_SIGNON_SCREENSHOT") else {
-        return;
-    };
-    use base64::Engine;
-    let shot = cdp
-        .call("Page.captureScreenshot", json!({ "format": "png" }))
-        .await;
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(shot["data"].as_str().unwrap_or_default())
-        .unwrap_or_default();
-    let _ = std::fs::write(path.replace(".png", &format!("{suffix}.png")), png);
+async fn screenshot(c: &Client, suffix: &str) {
+    if let Ok(path) = std::env::var("LANYARD_SIGNON_SCREENSHOT") {
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(path.replace(".png", &format!("{suffix}.png")), png).unwrap();
+    }
 }
