@@ -76,6 +76,46 @@ pub struct ServeArgs {
     /// The From address of emails [default: Lanyard <noreply@localhost>].
     #[arg(long, env = "LANYARD_SMTP_FROM")]
     pub smtp_from: Option<String>,
+    /// Development mode: turns on the development aids (the outbox) [default: false].
+    #[arg(
+        long,
+        env = "LANYARD_DEV",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub dev: Option<bool>,
+    /// Record every delivered message (passcodes, recovery codes) in the environments'
+    /// outbox, readable by full administrators [default: on with --dev, else off].
+    #[arg(
+        long,
+        env = "LANYARD_OUTBOX",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub outbox: Option<bool>,
+    /// Let outbound calls (applications' jwksUrl, the custom phone provider) reach loopback,
+    /// private and other non-public addresses; for tests and closed networks [default: false].
+    #[arg(
+        long,
+        env = "LANYARD_OUTBOUND_ALLOW_PRIVATE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub outbound_allow_private: Option<bool>,
+    /// A second address serving only /metrics and /healthz, without authentication (keep it
+    /// off the public network) [default: none].
+    #[arg(long, env = "LANYARD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serve /metrics on the public listener to `Authorization: Bearer <token>`; without it
+    /// the public listener answers /metrics with 404 [default: none].
+    #[arg(long, env = "LANYARD_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -94,6 +134,11 @@ struct FileSettings {
     argon2_iterations: Option<u32>,
     smtp_url: Option<String>,
     smtp_from: Option<String>,
+    dev: Option<bool>,
+    outbox: Option<bool>,
+    outbound_allow_private: Option<bool>,
+    metrics_listen: Option<SocketAddr>,
+    metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +156,16 @@ pub struct Settings {
     pub hash: crate::engine::passwords::HashParams,
     pub smtp_url: Option<String>,
     pub smtp_from: String,
+    /// Development mode (`--dev`): the default of the development aids below.
+    pub dev: bool,
+    /// Whether deliveries are recorded in the outbox and `/outbox` is served.
+    pub outbox: bool,
+    /// Outbound calls may reach non-public addresses (see `engine::outbound`).
+    pub outbound_allow_private: bool,
+    /// The metrics-only listener.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The bearer token for /metrics on the public listener; None: not served there.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -129,6 +184,11 @@ impl Default for Settings {
             hash: crate::engine::passwords::HashParams::default(),
             smtp_url: None,
             smtp_from: DEFAULT_FROM.into(),
+            dev: false,
+            outbox: false,
+            outbound_allow_private: false,
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
 }
@@ -173,7 +233,13 @@ impl Settings {
         {
             uuid::Uuid::parse_str(id).context("LANYARD_ADMIN_CLIENT_ID must be a UUID")?;
         }
+        let metrics_token = args.metrics_token.or(file.metrics_token);
+        // An empty token would let `Authorization: Bearer ` through.
+        if metrics_token.as_ref().is_some_and(|t| t.trim().is_empty()) {
+            anyhow::bail!("--metrics-token must not be empty");
+        }
         let defaults = crate::engine::passwords::HashParams::default();
+        let dev = args.dev.or(file.dev).unwrap_or(false);
         Ok(Settings {
             listen,
             data_dir,
@@ -206,6 +272,14 @@ impl Settings {
                 .smtp_from
                 .or(file.smtp_from)
                 .unwrap_or_else(|| DEFAULT_FROM.into()),
+            dev,
+            outbox: args.outbox.or(file.outbox).unwrap_or(dev),
+            outbound_allow_private: args
+                .outbound_allow_private
+                .or(file.outbound_allow_private)
+                .unwrap_or(false),
+            metrics_listen: args.metrics_listen.or(file.metrics_listen),
+            metrics_token,
         })
     }
 }

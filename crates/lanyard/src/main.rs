@@ -29,7 +29,20 @@ fn tune_scheduling() {
     }
 }
 
+/// Files the process creates are private to its user (umask 077): the SQLite database and
+/// the -wal and -shm files SQLite creates beside it, whose modes Lanyard does not choose,
+/// hold password hashes and sealed secrets. The data dir and files from an earlier start are
+/// narrowed in `server::build`.
+fn private_files() {
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file mode creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    private_files();
     tune_allocator();
     tune_scheduling();
     match tokio::runtime::Builder::new_multi_thread()

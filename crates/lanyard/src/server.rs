@@ -1,10 +1,14 @@
-//! Starting and stopping the server: storage, bootstrap, listener, graceful shutdown.
+//! Starting and stopping the server: storage, bootstrap, listeners (public, and metrics when
+//! `--metrics-listen` is set), graceful shutdown.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::config::{LogFormat, Settings};
 use crate::engine::secrets::MasterKey;
@@ -44,23 +48,68 @@ pub fn init_logging(settings: &Settings) {
 
 /// Opens the store, applies migrations, bootstraps on first start.
 pub async fn build(settings: Settings) -> anyhow::Result<AppState> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    // The data dir and its files are private to the user running Lanyard; files left wider
+    // open by an earlier start are narrowed before SQLite opens the database (its new -wal
+    // and -shm files take the database file's mode) and again once everything exists.
+    crate::fsutil::private_dir(&settings.data_dir)?;
+    let private_files = private_files(&settings);
+    crate::fsutil::restrict_files(&private_files);
     let master = MasterKey::load_or_create(settings.master_key.as_deref(), &settings.data_dir)?;
     let store = Store::connect(&settings.database_url).await?;
     let app = Arc::new(App::new(store, settings, master, metrics_handle()));
     crate::engine::bootstrap::run(&app).await?;
+    crate::fsutil::restrict_files(&private_files);
     Ok(app)
+}
+
+/// The files that hold secrets: `master.key`, `admin-credentials.json`, and an SQLite
+/// database with its journal, -wal and -shm files.
+fn private_files(settings: &Settings) -> Vec<PathBuf> {
+    let mut files = vec![
+        settings.data_dir.join("master.key"),
+        settings.data_dir.join("admin-credentials.json"),
+    ];
+    if let Some(db) = sqlite_file(&settings.database_url) {
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = db.clone().into_os_string();
+            name.push(suffix);
+            files.push(PathBuf::from(name));
+        }
+        files.push(db);
+    }
+    files
+}
+
+/// The file of an SQLite URL (`sqlite://path`, `sqlite:path`, an optional `?query`), as the
+/// store reads it; None for PostgreSQL.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().filter(|p| !p.is_empty())?;
+    Some(PathBuf::from(path))
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))
 }
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen;
+    let metrics_listen = settings.metrics_listen;
     let app = build(settings).await?;
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
+    let listener = bind(listen).await?;
+    let metrics_listener = match metrics_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
     let local = listener.local_addr()?;
     tracing::info!(address = %local, public_url = %app.public_url(), database = %app.store.dialect_name(), "lanyard listening");
+    if let Some(l) = &metrics_listener {
+        tracing::info!(address = %l.local_addr()?, "metrics listening");
+    }
     let router = crate::http::router(app.clone());
     // Expired runtime state (flows, sessions, codes, revoked ids) is swept once a minute.
     let sweeper = {
@@ -77,13 +126,33 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         })
     };
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // One signal stops both listeners: each finishes its in-flight requests.
+    let (stop, stopped) = watch::channel(());
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(());
+    });
+    let public = axum::serve(listener, router).with_graceful_shutdown(until(stopped.clone()));
+    let metrics = async {
+        match metrics_listener {
+            Some(l) => {
+                axum::serve(l, crate::http::ops::metrics_router(app.clone()))
+                    .with_graceful_shutdown(until(stopped.clone()))
+                    .await
+            }
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(public.into_future(), metrics)?;
     sweeper.abort();
     tracing::info!("shutting down: in-flight requests finished, closing the database");
     app.store.close().await;
     Ok(())
+}
+
+/// Resolves when the shutdown signal has been sent.
+async fn until(mut stopped: watch::Receiver<()>) {
+    let _ = stopped.changed().await;
 }
 
 async fn shutdown_signal() {

@@ -820,3 +820,209 @@ async fn deleting_an_application_revokes_its_tokens() {
         assert_unauthorized(&call(&t, Method::GET, "/v1/environments", &tok2, None).await);
     }
 }
+
+const CLIENT_APPLICATION_DEVELOPER: &str = "97369929-2989-4a82-aa53-93e8d36dfa18";
+
+/// Nobody obtains or controls credentials carrying more authority than their own: an
+/// environment's Client Application Developer or Environment Admin can neither read nor rotate
+/// the secret of a worker holding organization roles, nor take it over by changing it or its
+/// roles; workers within their own authority stay theirs to manage.
+#[tokio::test]
+async fn no_one_obtains_a_stronger_workers_credentials() {
+    for db in backends() {
+        let t = TestApp::new(db).await;
+        let env = t.new_env().await;
+        let org = lanyard::resources::environments::org_of(&t.app, &env)
+            .await
+            .unwrap();
+        // A worker the organization's admin creates inherits its organization-wide roles.
+        let created = t.post(&path(&env, "/applications"), json!({
+            "name": "strong", "protocol": "OPENID_CONNECT", "type": "WORKER", "enabled": true,
+            "tokenEndpointAuthMethod": "CLIENT_SECRET_BASIC",
+        })).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        let strong = created.id();
+        let held = t
+            .get(&path(
+                &env,
+                &format!("/applications/{strong}/roleAssignments"),
+            ))
+            .await;
+        assert!(
+            held.text.contains(ORGANIZATION_ADMIN) && held.text.contains(&org),
+            "{}",
+            held.text
+        );
+        let strong_secret = t
+            .get(&path(&env, &format!("/applications/{strong}/secret")))
+            .await
+            .body["secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, _, developer) = worker_with(
+            &t,
+            &env,
+            &[(CLIENT_APPLICATION_DEVELOPER, "ENVIRONMENT", &env)],
+        )
+        .await;
+        let (_, _, env_admin) =
+            worker_with(&t, &env, &[(ENVIRONMENT_ADMIN, "ENVIRONMENT", &env)]).await;
+        let secret = path(&env, &format!("/applications/{strong}/secret"));
+        let item = path(&env, &format!("/applications/{strong}"));
+        let takeover = json!({
+            "name": "taken", "protocol": "OPENID_CONNECT", "type": "WORKER", "enabled": true,
+            "tokenEndpointAuthMethod": "PRIVATE_KEY_JWT",
+            "jwks": "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}",
+        });
+        for token in [&developer, &env_admin] {
+            assert_forbidden(&call(&t, Method::GET, &secret, token, None).await);
+            assert_forbidden(&call(&t, Method::POST, &secret, token, None).await);
+            assert_forbidden(&call(&t, Method::DELETE, &secret, token, None).await);
+            assert_forbidden(&call(&t, Method::PUT, &item, token, Some(takeover.clone())).await);
+            assert_forbidden(&call(&t, Method::DELETE, &item, token, None).await);
+            let more_roles = json!({ "role": { "id": CLIENT_APPLICATION_DEVELOPER }, "scope": { "type": "ENVIRONMENT", "id": env } });
+            assert_forbidden(
+                &call(
+                    &t,
+                    Method::POST,
+                    &format!("{item}/roleAssignments"),
+                    token,
+                    Some(more_roles),
+                )
+                .await,
+            );
+        }
+        // The strong worker is untouched: same secret, same method, same roles.
+        t.client_token(&env, &strong, &strong_secret).await;
+        let roles = t.get(&format!("{item}/roleAssignments")).await;
+        assert_eq!(roles.body["count"], held.body["count"], "{}", roles.text);
+        // Within one's own authority: a developer reads the secret of a worker it created
+        // (which inherits the developer's role), an environment admin that of an identity
+        // data admin worker of its environment.
+        let mine = call(
+            &t,
+            Method::POST,
+            &path(&env, "/applications"),
+            &developer,
+            Some(json!({
+                "name": "mine", "protocol": "OPENID_CONNECT", "type": "WORKER", "enabled": true,
+                "tokenEndpointAuthMethod": "CLIENT_SECRET_BASIC",
+            })),
+        )
+        .await;
+        assert_eq!(mine.status, StatusCode::CREATED, "{}", mine.text);
+        let r = call(
+            &t,
+            Method::GET,
+            &path(&env, &format!("/applications/{}/secret", mine.id())),
+            &developer,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let (ida, _, _) =
+            worker_with(&t, &env, &[(IDENTITY_DATA_ADMIN, "ENVIRONMENT", &env)]).await;
+        let r = call(
+            &t,
+            Method::GET,
+            &path(&env, &format!("/applications/{ida}/secret")),
+            &env_admin,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        // The organization's admin worker still manages the strong one.
+        assert_eq!(t.get(&secret).await.status, StatusCode::OK);
+    }
+}
+
+/// The outbox holds codes that open accounts: only an environment's full administrators read
+/// it (not Identity Data Read Only, not Identity Data Admin alone), and a server outside
+/// development mode keeps none at all.
+#[tokio::test]
+async fn the_outbox_is_for_full_administrators_in_development_mode() {
+    for db in backends() {
+        let t = TestApp::new(db.clone()).await;
+        let env = t.new_env().await;
+        let outbox = path(&env, "/outbox");
+        let (_, _, reader) =
+            worker_with(&t, &env, &[(IDENTITY_DATA_READ_ONLY, "ENVIRONMENT", &env)]).await;
+        let (_, _, identity_admin) =
+            worker_with(&t, &env, &[(IDENTITY_DATA_ADMIN, "ENVIRONMENT", &env)]).await;
+        let (_, _, env_admin) =
+            worker_with(&t, &env, &[(ENVIRONMENT_ADMIN, "ENVIRONMENT", &env)]).await;
+        let (_, _, full) = worker_with(
+            &t,
+            &env,
+            &[
+                (ENVIRONMENT_ADMIN, "ENVIRONMENT", &env),
+                (IDENTITY_DATA_ADMIN, "ENVIRONMENT", &env),
+            ],
+        )
+        .await;
+        for token in [&reader, &identity_admin, &env_admin] {
+            assert_forbidden(&call(&t, Method::GET, &outbox, token, None).await);
+        }
+        let r = call(&t, Method::GET, &outbox, &full, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+        let prod = TestApp::with_settings(db, "http://lanyard.test", |s| {
+            s.dev = false;
+            s.outbox = false;
+        })
+        .await;
+        let env = prod.new_env().await;
+        let r = prod.get(&path(&env, "/outbox")).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    }
+}
+
+/// A user's password is that user's credentials: an Identity Data Admin sets the passwords of
+/// ordinary users, but not of a user holding roles beyond its own (an Environment Admin).
+#[tokio::test]
+async fn no_one_resets_a_stronger_users_password() {
+    for db in backends() {
+        let t = TestApp::new(db).await;
+        let env = t.new_env().await;
+        let user = |name: &str| json!({ "username": name, "email": format!("{name}@example.com") });
+        let admin_user = t.post(&path(&env, "/users"), user("boss")).await.id();
+        let plain_user = t.post(&path(&env, "/users"), user("plain")).await.id();
+        let a = t
+            .post(
+                &path(&env, &format!("/users/{admin_user}/roleAssignments")),
+                json!({ "role": { "id": ENVIRONMENT_ADMIN }, "scope": { "type": "ENVIRONMENT", "id": env } }),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+        let (_, _, identity_admin) =
+            worker_with(&t, &env, &[(IDENTITY_DATA_ADMIN, "ENVIRONMENT", &env)]).await;
+        let set = |id: &str| {
+            let p = path(&env, &format!("/users/{id}/password"));
+            let body = json!({ "value": "Tr0ub4dor&3x!", "forceChange": false }).to_string();
+            (p, body)
+        };
+        let (p, body) = set(&admin_user);
+        let r = t
+            .send(
+                Method::PUT,
+                &p,
+                Some(&identity_admin),
+                Some("application/vnd.pingidentity.password.set+json"),
+                Some(body.into_bytes()),
+            )
+            .await;
+        assert_forbidden(&r);
+        let (p, body) = set(&plain_user);
+        let r = t
+            .send(
+                Method::PUT,
+                &p,
+                Some(&identity_admin),
+                Some("application/vnd.pingidentity.password.set+json"),
+                Some(body.into_bytes()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+}

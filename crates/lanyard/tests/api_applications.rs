@@ -673,6 +673,48 @@ async fn application_validation_errors_name_their_targets() {
                 "INVALID_VALUE",
                 "redirectUris[0]",
             ),
+            // Script schemes, however spelled, never become a redirect target.
+            (
+                with(
+                    web_app("a"),
+                    json!({ "redirectUris": ["javascript://app.example.com/%0aalert(document.domain)"] }),
+                ),
+                "INVALID_VALUE",
+                "redirectUris[0]",
+            ),
+            (
+                with(
+                    web_app("a"),
+                    json!({ "redirectUris": ["https://ok.example.com/cb", "DATA://text/html,<script>alert(1)</script>"] }),
+                ),
+                "INVALID_VALUE",
+                "redirectUris[1]",
+            ),
+            (
+                with(
+                    web_app("a"),
+                    json!({ "postLogoutRedirectUris": ["%76bscript://x.example.com/"] }),
+                ),
+                "INVALID_VALUE",
+                "postLogoutRedirectUris[0]",
+            ),
+            // A wildcard stands only for leftmost host labels.
+            (
+                with(
+                    web_app("a"),
+                    json!({ "redirectUris": ["https://app.example.com/*"], "allowWildcardInRedirectUris": true }),
+                ),
+                "INVALID_VALUE",
+                "redirectUris[0]",
+            ),
+            (
+                with(
+                    web_app("a"),
+                    json!({ "redirectUris": ["https://*.com/cb"], "allowWildcardInRedirectUris": true }),
+                ),
+                "INVALID_VALUE",
+                "redirectUris[0]",
+            ),
             (
                 with(
                     web_app("a"),

@@ -443,7 +443,9 @@ async fn private_key_jwt_authenticates_with_a_key_of_the_jwks() {
             &cc(&t, &env, &stranger.sign("RS256", &claims(&env, &url_app))).await,
             "kid",
         );
-        // A jwksUrl that answers 500, or that nothing listens on, cannot verify anything.
+        // A jwksUrl that answers 500, or that nothing listens on, cannot verify anything; and
+        // the refusal is the same sentence whatever the key server did, so a token request
+        // cannot probe what answers where (issue 15).
         for url in [
             format!("{base}/broken"),
             "http://127.0.0.1:9/jwks.json".to_string(),
@@ -451,10 +453,9 @@ async fn private_key_jwt_authenticates_with_a_key_of_the_jwks() {
             let mut body = worker(&format!("Worker {url}"), "PRIVATE_KEY_JWT");
             body["jwksUrl"] = json!(url);
             let bad_app = signon::create_app(&t, &env, body).await;
-            refused(
-                &cc(&t, &env, &key.sign("RS256", &claims(&env, &bad_app))).await,
-                "jwksUrl",
-            );
+            let r = cc(&t, &env, &key.sign("RS256", &claims(&env, &bad_app))).await;
+            refused(&r, "jwksUrl");
+            assert_eq!(r.body["error_description"], JWKS_URL_FAILED, "{url}");
         }
     }
 }
@@ -485,6 +486,49 @@ async fn jwks_server(jwks: String) -> (String, std::sync::Arc<std::sync::atomic:
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     (base, hits)
+}
+
+/// The one description of a refusal caused by a jwksUrl that could not be used.
+const JWKS_URL_FAILED: &str = "The client's keys could not be obtained from its jwksUrl.";
+
+/// Issue 15 (SSRF): anyone may send a token request with a `private_key_jwt` assertion, and
+/// Lanyard then fetches the application's jwksUrl. With the outbound guard on (the default
+/// outside tests), a jwksUrl on Lanyard's own network is never fetched, whether it names an
+/// IP literal, spells it otherwise, or uses a name that resolves there; the refusal names
+/// neither the address nor why.
+#[tokio::test]
+async fn a_jwks_url_on_the_servers_own_network_is_not_fetched() {
+    let t = TestApp::with_settings(None, PUBLIC, |s| s.outbound_allow_private = false).await;
+    let env = t.new_env().await;
+    let key = ClientKey::generate("inside");
+    let (base, hits) = jwks_server(key.jwks()).await;
+    let port = base.rsplit(':').next().unwrap();
+    for url in [
+        format!("{base}/jwks.json"),
+        format!("http://localhost:{port}/jwks.json"),
+        format!("http://[::ffff:127.0.0.1]:{port}/jwks.json"),
+        format!("http://[::1]:{port}/jwks.json"),
+        format!("http://2130706433:{port}/jwks.json"),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        "http://10.1.2.3/jwks.json".to_string(),
+        "http://[fd00::1]/jwks.json".to_string(),
+    ] {
+        let mut body = worker(&format!("Inside {url}"), "PRIVATE_KEY_JWT");
+        body["jwksUrl"] = json!(url);
+        let app = signon::create_app(&t, &env, body).await;
+        let r = cc(&t, &env, &key.sign("RS256", &claims(&env, &app))).await;
+        assert_oauth(&r, StatusCode::UNAUTHORIZED, "invalid_client");
+        assert_eq!(
+            r.body["error_description"], JWKS_URL_FAILED,
+            "{url}: {}",
+            r.text
+        );
+    }
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the local key server was never called"
+    );
 }
 
 #[tokio::test]

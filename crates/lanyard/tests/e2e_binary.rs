@@ -1,7 +1,8 @@
 //! End to end against the real binary: `lanyard serve` on a free loopback port and a temporary
 //! data dir; UC01 ("Use LOGIN and MFA Actions to Authenticate Users") steps 1–11 with the
 //! how-to guide's requests; graceful shutdown on SIGTERM; a restart on the same data dir that
-//! keeps everything (and the admin credentials); the operational endpoints; `--help`.
+//! keeps everything (and the admin credentials); the operational endpoints; `--help`; who may
+//! read the metrics (issue 15) and the modes of the data dir and its files.
 
 mod binary;
 
@@ -36,6 +37,12 @@ fn help_mentions_the_settings() {
         "LANYARD_ADMIN_CLIENT_ID",
         "LANYARD_ADMIN_CLIENT_SECRET",
         "LANYARD_MASTER_KEY",
+        "--outbound-allow-private",
+        "LANYARD_OUTBOUND_ALLOW_PRIVATE",
+        "--metrics-listen",
+        "LANYARD_METRICS_LISTEN",
+        "--metrics-token",
+        "LANYARD_METRICS_TOKEN",
     ] {
         assert!(
             text.contains(needle),
@@ -62,6 +69,23 @@ fn a_bad_setting_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--public-url"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn an_empty_metrics_token_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(binary::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-token="])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("LANYARD_METRICS_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--metrics-token"),
         "{out:?}"
     );
 }
@@ -103,7 +127,14 @@ async fn uc01_configuration_through_the_binary_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let http = http_client();
-    let mut server = Server::spawn(dir.path(), port, "first", &[], &[]);
+    let metrics_token = "e2e-metrics-token-0123456789";
+    let mut server = Server::spawn(
+        dir.path(),
+        port,
+        "first",
+        &[("LANYARD_METRICS_TOKEN", metrics_token)],
+        &[],
+    );
     server.wait_healthy(&http).await;
     let base = server.base.clone();
 
@@ -397,6 +428,7 @@ async fn uc01_configuration_through_the_binary_survives_a_restart() {
     // ---- metrics saw the traffic ----
     let metrics = http
         .get(format!("{base}/metrics"))
+        .bearer_auth(metrics_token)
         .send()
         .await
         .unwrap()
@@ -565,4 +597,156 @@ async fn fixed_admin_credentials_from_the_environment() {
     .await;
     let status = server.terminate();
     assert!(status.success(), "{status}\n{}", server.log());
+}
+
+/// Issue 15: metrics (request rates, routes, error counts) are not for anyone who can reach
+/// the public listener. Without settings it does not serve them; with `--metrics-token` it
+/// serves them to that bearer token only; `--metrics-listen` serves them (and only them, with
+/// `/healthz`) on a second address, which stops with the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_token_or_the_metrics_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let http = http_client();
+    let mut server = Server::spawn(dir.path(), port, "no-metrics", &[], &[]);
+    server.wait_healthy(&http).await;
+    let base = server.base.clone();
+    let r = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "not served on the public listener");
+    let r = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth("anything")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(server.terminate().success(), "{}", server.log());
+
+    let token = "e2e-metrics-token-abcdefghij";
+    let metrics_port = free_port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let mut server = Server::spawn(
+        dir.path(),
+        port,
+        "metrics",
+        &[("LANYARD_METRICS_TOKEN", token)],
+        &["--metrics-listen", &metrics_addr],
+    );
+    server.wait_healthy(&http).await;
+    for presented in [None, Some("wrong"), Some("e2e-metrics-token-abcdefghi")] {
+        let mut req = http.get(format!("{base}/metrics"));
+        if let Some(p) = presented {
+            req = req.bearer_auth(p);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 401, "{presented:?}");
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "ACCESS_FAILED", "{body}");
+    }
+    let r = http
+        .get(format!("{base}/metrics"))
+        .header("authorization", format!("bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("http_requests_total"));
+
+    let internal = format!("http://{metrics_addr}");
+    let r = http
+        .get(format!("{internal}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "no token on the metrics listener");
+    assert!(r.text().await.unwrap().contains("http_requests_total"));
+    let r = http
+        .get(format!("{internal}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for other in ["/v1/environments", "/readyz", "/v1/openapi.json"] {
+        let r = http.get(format!("{internal}{other}")).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{other} is not on the metrics listener");
+    }
+
+    let status = server.terminate();
+    assert!(status.success(), "{status}\n{}", server.log());
+    assert!(
+        server.log().contains("metrics listening"),
+        "{}",
+        server.log()
+    );
+    assert!(
+        http.get(format!("{internal}/healthz"))
+            .send()
+            .await
+            .is_err(),
+        "the metrics listener stopped with the server"
+    );
+}
+
+#[cfg(unix)]
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[cfg(unix)]
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The files other local users must not read: the database (password hashes, sealed
+/// secrets) with its -wal and -shm, the master key and the admin credentials.
+const PRIVATE_FILES: &[&str] = &[
+    "lanyard.db",
+    "lanyard.db-wal",
+    "lanyard.db-shm",
+    "master.key",
+    "admin-credentials.json",
+];
+
+/// Issue 15: the data dir is 0700 and the files in it 0600, on a first start into a folder
+/// that exists already (the harness creates it 0755) and again after an earlier start (or an
+/// earlier version) left them open to everyone.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_dir_and_its_files_are_private() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    set_mode(&dir, 0o755);
+    let port = free_port();
+    let http = http_client();
+    let check = |when: &str| {
+        assert_eq!(mode_of(&dir), 0o700, "{when}: the data dir");
+        for f in PRIVATE_FILES {
+            assert_eq!(mode_of(&dir.join(f)), 0o600, "{when}: {f}");
+        }
+    };
+
+    let mut server = Server::spawn(&dir, port, "first", &[], &[]);
+    server.wait_healthy(&http).await;
+    check("first start");
+    assert!(server.terminate().success(), "{}", server.log());
+
+    set_mode(&dir, 0o755);
+    for f in PRIVATE_FILES {
+        let p = dir.join(f);
+        if p.exists() {
+            set_mode(&p, 0o644);
+        }
+    }
+    let mut server = Server::spawn(&dir, port, "second", &[], &[]);
+    server.wait_healthy(&http).await;
+    check("restart");
+    assert!(server.terminate().success(), "{}", server.log());
 }

@@ -1463,6 +1463,55 @@ async fn sms_through_a_custom_provider_and_when_it_fails() {
     }
 }
 
+/// Issue 15 (SSRF): an environment's phone provider URL on Lanyard's own network is not
+/// called while the outbound guard is on (the default outside tests), by IP literal or by a
+/// name resolving there; the outbox and the flow say only that the provider could not be
+/// reached, nothing about the address or what answers there.
+#[tokio::test]
+async fn a_phone_provider_on_the_servers_own_network_is_not_called() {
+    let t =
+        TestApp::with_settings(None, signon::PUBLIC, |s| s.outbound_allow_private = false).await;
+    let (provider, base) = start_provider().await;
+    let port = base.rsplit(':').next().unwrap().to_string();
+    for url in [
+        format!("{base}/sms"),
+        format!("http://localhost:{port}/sms"),
+    ] {
+        let env = t.new_env().await;
+        let r = t
+            .post(
+                &path(&env, "/notificationsSettings/phoneDeliverySettings"),
+                json!({ "provider": "CUSTOM_PROVIDER", "name": "Inside", "authentication": { "method": "BEARER", "authToken": "tkn" },
+                        "requests": [{ "deliveryMethod": "SMS", "method": "GET", "url": format!("{url}?to=${{to}}&m=${{message}}") }] }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let (app, _) = web_app(&t, &env, "Inside").await;
+        mfa::policy(&t, &env, &app, "LoginMfa", &login_then_mfa(json!({}))).await;
+        let user = mfa_user(&t, &env, "inside").await;
+        mfa::device(&t, &env, &user, json!({ "type": "SMS", "phone": PHONE })).await;
+        let (_, _, f) = password_step(&t, &env, &app, "inside").await;
+        assert_eq!(f.body["status"], "OTP_REQUIRED", "{}", f.text);
+        assert_eq!(f.body["error"]["code"], "NOTIFICATION_FAILED", "{}", f.text);
+        let shown = f.body["error"]["message"].as_str().unwrap_or_default();
+        for revealing in [port.as_str(), "127.0.0.1", "localhost", "public address"] {
+            assert!(!shown.contains(revealing), "{url}: {shown}");
+        }
+        let out = mfa::messages_to(&t, &env, PHONE).await;
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0]["status"], "FAILED", "{url}: {:?}", out[0]);
+        assert_eq!(
+            out[0]["error"], "the provider could not be reached",
+            "{url}: {:?}",
+            out[0]
+        );
+    }
+    assert!(
+        provider.seen.lock().is_empty(),
+        "the provider was never called"
+    );
+}
+
 // ---- 10. identifier first ----
 
 #[tokio::test]

@@ -405,6 +405,112 @@ async fn wrong_expired_and_resent_codes() {
     }
 }
 
+/// An authorize with `prompt=none` in `jar`: the redirect back to the client.
+async fn silent_authorize(c: &Ctx, jar: &mut Jar) -> std::collections::BTreeMap<String, String> {
+    let qs = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", c.app.as_str()),
+        ("redirect_uri", CB),
+        ("scope", "openid profile"),
+        ("prompt", "none"),
+    ])
+    .unwrap();
+    let r = signon::browser_get(&c.t, jar, &format!("/{}/as/authorize?{qs}", c.env)).await;
+    assert_eq!(r.status, StatusCode::FOUND, "authorize: {}", r.text);
+    let loc = signon::location(&r);
+    assert!(loc.starts_with(&format!("{CB}?")), "{loc}");
+    signon::query_of(&loc)
+}
+
+/// A grant at the token endpoint with the app's secret.
+async fn token(c: &Ctx, secret: &str, fields: &[(&str, &str)]) -> Resp {
+    let url = format!("/{}/as/token", c.env);
+    signon::token_form(&c.t, &url, Some((&c.app, secret)), fields).await
+}
+
+/// The refresh token a code is exchanged for.
+async fn refresh_token_for(c: &Ctx, secret: &str, code: &str) -> String {
+    let fields = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", CB),
+    ];
+    let r = token(c, secret, &fields).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["refresh_token"].as_str().unwrap().to_string()
+}
+
+/// Recovery is what a user does when someone else may know the password: the sessions and
+/// refresh tokens of every other browser end (here: one that signed on with the old
+/// password), while the browser that recovered stays signed on.
+#[tokio::test]
+async fn recovery_ends_the_other_sign_ons_and_keeps_its_own() {
+    for db in backends() {
+        let c = setup(db).await;
+        let secret = signon::app_secret(&c.t, &c.env, &c.app).await;
+        let mut other = Jar::new();
+        let params = [
+            ("response_type", "code"),
+            ("client_id", c.app.as_str()),
+            ("redirect_uri", CB),
+            ("scope", "openid profile"),
+        ];
+        let back = signon::sign_on(&c.t, &mut other, &c.env, &params, "alice").await;
+        let other_rt = refresh_token_for(&c, &secret, &signon::query_of(&back)["code"]).await;
+
+        let mut jar = Jar::new();
+        let flow = start(&c, &mut jar).await;
+        let r = act(
+            &c,
+            &mut jar,
+            &flow,
+            "password.forgot",
+            json!({ "username": "alice" }),
+        )
+        .await;
+        assert_eq!(r.body["status"], "RECOVERY_CODE_REQUIRED", "{}", r.text);
+        let code = latest_code(&c).await;
+        let r = recover(&c, &mut jar, &flow, &code, NEW_PASSWORD).await;
+        assert_eq!(r.body["status"], "COMPLETED", "{}", r.text);
+        let back = signon::browser_get(&c.t, &mut jar, r.body["resumeUrl"].as_str().unwrap()).await;
+        let own_rt = refresh_token_for(
+            &c,
+            &secret,
+            &signon::query_of(&signon::location(&back))["code"],
+        )
+        .await;
+
+        // The other browser is signed out, and its refresh token is dead.
+        let q = silent_authorize(&c, &mut other).await;
+        assert_eq!(
+            q.get("error").map(String::as_str),
+            Some("login_required"),
+            "{q:?}"
+        );
+        let r = token(
+            &c,
+            &secret,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &other_rt),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert_eq!(r.body["error"], "invalid_grant", "{}", r.text);
+        // The browser that recovered is signed on: single sign-on and its refresh token work.
+        let q = silent_authorize(&c, &mut jar).await;
+        assert!(q.contains_key("code"), "{q:?}");
+        let r = token(
+            &c,
+            &secret,
+            &[("grant_type", "refresh_token"), ("refresh_token", &own_rt)],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+}
+
 #[tokio::test]
 async fn unknown_users_get_the_same_answer_and_no_mail() {
     for db in backends() {

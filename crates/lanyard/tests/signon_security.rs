@@ -933,7 +933,7 @@ async fn https_sets_the_session_cookie_and_its_twin() {
             r.text
         );
 
-        let r = signon::browser_get(&t, &mut old, &format!("/{env}/as/signoff")).await;
+        let r = signon::sign_off(&t, &mut old, &format!("/{env}/as/signoff")).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let cleared: Vec<&str> = r
             .headers
@@ -1080,7 +1080,7 @@ async fn single_sign_on_prompt_login_max_age_and_signoff() {
 
         // Signoff ends the session: even a browser that kept the old cookie must sign on again.
         let kept = jar.clone();
-        let r = signon::browser_get(
+        let r = signon::sign_off(
             &c.t,
             &mut jar,
             &format!(
@@ -1777,7 +1777,7 @@ async fn refresh_tokens_end_with_their_session() {
         );
         let rt2 = r.body["refresh_token"].as_str().unwrap().to_string();
         // Sign off in the browser: the session, and with it the refresh tokens, end.
-        let r = signon::browser_get(&c.t, &mut jar, &format!("/{}/as/signoff", c.env)).await;
+        let r = signon::sign_off(&c.t, &mut jar, &format!("/{}/as/signoff", c.env)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(
             introspect(&c, (&c.app, &c.secret), &rt2).await.body["active"],
@@ -1816,6 +1816,496 @@ async fn refresh_tokens_end_with_their_session() {
         );
         let r = refresh(&c, &bob_rt).await;
         assert_eq!(r.status, StatusCode::OK, "bob's refresh: {}", r.text);
+    }
+}
+
+/// The `Set-Cookie` of `r` for the cookie `name`, with its attributes.
+fn set_cookie_of(r: &Resp, name: &str) -> Option<String> {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+/// Whether the browser in `jar` is still signed on (single sign-on answers a code at once).
+async fn signed_on(c: &Ctx, jar: &mut Jar) -> bool {
+    let r = authorize(c, jar, &code_params(&c.app, &[("prompt", "none")])).await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
+    signon::query_of(&signon::location(&r)).contains_key("code")
+}
+
+/// Logout CSRF: a cross-site link or form to `/as/signoff` without `id_token_hint` must not
+/// sign the browser out. It gets a "Sign off?" page whose form carries a CSRF token bound to
+/// the session; only that form, posted back, signs off. Tokens from elsewhere (another
+/// session, a GET, a guess) do nothing.
+#[tokio::test]
+async fn a_cross_site_signoff_asks_before_signing_off() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut alice = Jar::new();
+        login_code(&c, &mut alice, &[]).await;
+        let state = "\"><script>alert(1)</script>";
+        let qs = serde_urlencoded::to_string([
+            ("post_logout_redirect_uri", format!("{CB}/logout")),
+            ("state", state.to_string()),
+        ])
+        .unwrap();
+        let url = format!("/{}/as/signoff?{qs}", c.env);
+
+        // The attacker's link: a page, not a signoff.
+        let page = signon::browser_get(&c.t, &mut alice, &url).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        assert!(page.text.contains("Sign off?"), "{}", page.text);
+        assert!(page.headers.get("location").is_none());
+        assert!(set_cookie_of(&page, "ST").is_none(), "{:?}", page.headers);
+        assert!(!page.text.contains("<script>"), "escaped: {}", page.text);
+        let header = |n: &str| page.headers.get(n).unwrap().to_str().unwrap().to_string();
+        assert_eq!(header("cache-control"), "no-store");
+        assert_eq!(header("x-frame-options"), "DENY");
+        let csp = header("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(
+            csp.contains("form-action 'self' https://app.example.com"),
+            "{csp}"
+        );
+        let (action, fields) = signon::form_of(&page.text);
+        assert_eq!(action, format!("{PUBLIC}/{}/as/signoff", c.env));
+        let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        assert_eq!(field("state").as_deref(), Some(state), "carried through");
+        let token = field("csrfToken").expect("a CSRF token");
+        assert!(
+            signed_on(&c, &mut alice).await,
+            "the link signed nobody off"
+        );
+
+        // A cross-site form without the token, with a wrong one, or with a token of another
+        // session (the attacker's own browser, signed on as bob) is asked again.
+        signon::create_user(&c.t, &c.env, "bob").await;
+        let mut attacker = Jar::new();
+        signon::sign_on(
+            &c.t,
+            &mut attacker,
+            &c.env,
+            &code_params(&c.app, &[]),
+            "bob",
+        )
+        .await;
+        let theirs = signon::form_of(&signon::browser_get(&c.t, &mut attacker, &url).await.text).1;
+        let their_token = theirs
+            .iter()
+            .find(|(k, _)| k == "csrfToken")
+            .unwrap()
+            .1
+            .clone();
+        let post = format!("/{}/as/signoff", c.env);
+        for (sent, status) in [
+            (None, StatusCode::OK),
+            (Some("forged"), StatusCode::FORBIDDEN),
+            (Some(their_token.as_str()), StatusCode::FORBIDDEN),
+        ] {
+            let mut form = vec![("post_logout_redirect_uri", format!("{CB}/logout"))];
+            form.extend(sent.map(|t| ("csrfToken", t.to_string())));
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = signon::browser_form(&c.t, &mut alice, &post, &form).await;
+            assert_eq!(r.status, status, "{sent:?}: {}", r.text);
+            assert!(r.text.contains("Sign off?"), "{}", r.text);
+            assert!(r.headers.get("location").is_none(), "{sent:?}");
+            assert!(signed_on(&c, &mut alice).await, "{sent:?} signed alice off");
+        }
+        // Alice's own token in a GET does not sign off either (a GET never confirms).
+        let r = signon::browser_get(&c.t, &mut alice, &format!("{url}&csrfToken={token}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(signed_on(&c, &mut alice).await);
+
+        // Alice clicks "Sign off": signed off and sent to the registered URI with the state.
+        let r = signon::sign_off(&c.t, &mut alice, &url).await;
+        assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
+        let back = signon::location(&r);
+        assert!(back.starts_with(&format!("{CB}/logout?")), "{back}");
+        assert_eq!(signon::query_of(&back)["state"], state);
+        assert!(alice.get("ST").is_none(), "the cookie is cleared");
+        assert!(!signed_on(&c, &mut alice).await);
+        // The attacker's own browser was not touched.
+        assert!(signed_on(&c, &mut attacker).await);
+        // Without a signed-in session there is nothing to ask: signed off at once.
+        let r = signon::browser_get(&c.t, &mut Jar::new(), &url).await;
+        assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
+        // The form's parameters are checked as the link's are.
+        let evil = format!(
+            "/{}/as/signoff?post_logout_redirect_uri=https://evil.example/",
+            c.env
+        );
+        let r = signon::browser_get(&c.t, &mut attacker, &evil).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        let r = signon::browser_form(
+            &c.t,
+            &mut attacker,
+            &post,
+            &[
+                ("post_logout_redirect_uri", "https://evil.example/"),
+                ("csrfToken", &their_token),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert!(signed_on(&c, &mut attacker).await);
+    }
+}
+
+/// Signs alice on in `jar` with `password` (a fresh sign-on); returns a refresh token.
+async fn refresh_token(c: &Ctx, jar: &mut Jar, password: &str) -> String {
+    let r = authorize(c, jar, &code_params(&c.app, &[("prompt", "login")])).await;
+    let flow = format!(
+        "/{}/flows/{}",
+        c.env,
+        signon::flow_id_of(&signon::location(&r))
+    );
+    let f = signon::flow_action(
+        &c.t,
+        jar,
+        &flow,
+        "usernamePassword.check",
+        json!({ "username": "alice", "password": password }),
+    )
+    .await;
+    assert_eq!(f.body["status"], "COMPLETED", "{}", f.text);
+    let r = signon::browser_get(&c.t, jar, f.body["resumeUrl"].as_str().unwrap()).await;
+    let code = signon::query_of(&signon::location(&r))["code"].clone();
+    let r = exchange(c, &code).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["refresh_token"].as_str().unwrap().to_string()
+}
+
+/// Whether a refresh token still works, by introspection and by refreshing (which rotates
+/// it: `rt` becomes the new one).
+async fn refresh_works(c: &Ctx, rt: &mut String) -> bool {
+    let active = introspect(c, (&c.app, &c.secret), rt).await.body["active"] == true;
+    let r = refresh(c, rt).await;
+    assert_eq!(active, r.status == StatusCode::OK, "{}", r.text);
+    if active {
+        *rt = r.body["refresh_token"].as_str().unwrap().to_string();
+    } else {
+        assert_oauth(&r, StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+    active
+}
+
+/// Moves alice's last password change two days back (the policy's `minAgeDays` holds back
+/// changes with the current password).
+async fn age_password(c: &Ctx) {
+    let mut tx = c.t.app.store.begin().await.unwrap();
+    let mut user = tx
+        .get(lanyard::resources::users::KIND, &c.env, &c.user)
+        .await
+        .unwrap()
+        .expect("alice");
+    let before = time::OffsetDateTime::now_utc() - time::Duration::days(2);
+    user.data["_password"]["lastChangedAt"] = json!(lanyard::clock::format(before));
+    tx.update_data(&mut user).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// An administrator who sets a password, or a password change through the management API
+/// (say, after a phishing report), shuts out whoever knew the old one: every browser session
+/// and refresh token of the user ends, however recent; the new password signs on as usual.
+#[tokio::test]
+async fn a_new_password_through_the_management_api_ends_every_sign_on() {
+    for db in backends() {
+        let c = setup(db).await;
+        let url = TestApp::env_path(&c.env, &format!("/users/{}/password", c.user));
+        let (second, third) = ("N3w-Lanyard-Otter!77", "Th1rd-Lanyard-Heron!58");
+        let changes = [
+            (
+                PASSWORD,
+                "application/vnd.pingidentity.password.set+json",
+                json!({ "value": second }),
+                second,
+            ),
+            (
+                second,
+                "application/vnd.pingidentity.password.reset+json",
+                json!({ "currentPassword": second, "newPassword": third }),
+                third,
+            ),
+        ];
+        for (old, media, body, new) in changes {
+            // Two browsers signed on (the attacker's and the user's), each with a refresh token.
+            let (mut a, mut b) = (Jar::new(), Jar::new());
+            let mut rt_a = refresh_token(&c, &mut a, old).await;
+            let mut rt_b = refresh_token(&c, &mut b, old).await;
+            assert!(signed_on(&c, &mut a).await && refresh_works(&c, &mut rt_a).await);
+            age_password(&c).await;
+            let r = c.t.action(Method::PUT, &url, media, Some(body)).await;
+            assert_eq!(r.status, StatusCode::OK, "{media}: {}", r.text);
+            for (jar, rt) in [(&mut a, &mut rt_a), (&mut b, &mut rt_b)] {
+                assert!(!signed_on(&c, jar).await, "{media}: a session survived");
+                assert!(
+                    !refresh_works(&c, rt).await,
+                    "{media}: a refresh token survived"
+                );
+            }
+            // The new password signs on, with single sign-on and refresh tokens; even in a
+            // browser whose session had ended.
+            let mut rt = refresh_token(&c, &mut a, new).await;
+            assert!(signed_on(&c, &mut a).await);
+            assert!(refresh_works(&c, &mut rt).await);
+            assert!(
+                !refresh_works(&c, &mut rt_a).await,
+                "the old token stays dead"
+            );
+        }
+    }
+}
+
+/// A locked account signs nobody on: not through an existing session, nor its refresh
+/// tokens (a disabled account likewise, see `tokens_of_a_disabled_user_stop_working`).
+#[tokio::test]
+async fn a_locked_account_ends_its_sign_ons() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let mut rt = refresh_token(&c, &mut jar, PASSWORD).await;
+        let r =
+            c.t.action(
+                Method::POST,
+                &TestApp::env_path(&c.env, &format!("/users/{}", c.user)),
+                "application/vnd.pingidentity.account.lock+json",
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(
+            !signed_on(&c, &mut jar).await,
+            "single sign-on of a locked account"
+        );
+        assert!(
+            !refresh_works(&c, &mut rt).await,
+            "refresh of a locked account"
+        );
+    }
+}
+
+/// Changes the stored session of `jar`'s cookie (to simulate the passage of time); returns its
+/// expiry.
+async fn edit_session(c: &Ctx, jar: &Jar, edit: impl FnOnce(&mut Value)) -> i64 {
+    let store = &c.t.app.store;
+    let key = lanyard::engine::sessions::hash(jar.get("ST").expect("a session cookie"));
+    let item = store
+        .runtime_get(lanyard::engine::sessions::KIND, &key)
+        .await
+        .unwrap()
+        .expect("the session");
+    let mut data = item.data.clone();
+    edit(&mut data);
+    assert!(
+        store
+            .runtime_swap(&item, &data, item.expires_at)
+            .await
+            .unwrap()
+    );
+    item.expires_at
+}
+
+fn back_by(v: &mut Value, seconds: i64, unit: i64) {
+    *v = json!(v.as_i64().expect("a number") - seconds * unit);
+}
+
+async fn sso_settings(c: &Ctx, body: Value) -> Resp {
+    c.t.post(&TestApp::env_path(&c.env, "/ssoCookieSettings"), body)
+        .await
+}
+
+/// `/ssoCookieSettings` as PingOne documents it (GET, POST, `useNonPersistentSessionTokenCookie`)
+/// with Lanyard's `idleTimeoutInMinutes` and `maxLifetimeInMinutes`, validated with PingOne
+/// error bodies.
+#[tokio::test]
+async fn sso_cookie_settings_are_read_set_and_validated() {
+    for db in backends() {
+        let c = setup(db).await;
+        let path = TestApp::env_path(&c.env, "/ssoCookieSettings");
+        let r = c.t.get(&path).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["useNonPersistentSessionTokenCookie"], false);
+        assert_eq!(r.body["idleTimeoutInMinutes"], 43200);
+        assert_eq!(r.body["maxLifetimeInMinutes"], 43200);
+        assert_eq!(r.body["environment"]["id"], c.env.as_str());
+        assert!(
+            r.body["_links"]["self"]["href"]
+                .as_str()
+                .unwrap()
+                .ends_with("/ssoCookieSettings")
+        );
+
+        let r = sso_settings(&c, json!({ "useNonPersistentSessionTokenCookie": true })).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["useNonPersistentSessionTokenCookie"], true);
+        let r = sso_settings(
+            &c,
+            json!({ "idleTimeoutInMinutes": 30, "maxLifetimeInMinutes": 480 }),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = c.t.get(&path).await;
+        assert_eq!(
+            r.body["useNonPersistentSessionTokenCookie"], true,
+            "kept: {}",
+            r.text
+        );
+        assert_eq!(r.body["idleTimeoutInMinutes"], 30);
+        assert_eq!(r.body["maxLifetimeInMinutes"], 480);
+
+        for (body, code, target) in [
+            (
+                json!({ "idleTimeoutInMinutes": 0 }),
+                "OUT_OF_RANGE",
+                "idleTimeoutInMinutes",
+            ),
+            (
+                json!({ "maxLifetimeInMinutes": 525601 }),
+                "OUT_OF_RANGE",
+                "maxLifetimeInMinutes",
+            ),
+            (
+                json!({ "idleTimeoutInMinutes": 1.5 }),
+                "INVALID_VALUE",
+                "idleTimeoutInMinutes",
+            ),
+            (
+                json!({ "idleTimeoutInMinutes": "60" }),
+                "INVALID_VALUE",
+                "idleTimeoutInMinutes",
+            ),
+            (
+                json!({ "useNonPersistentSessionTokenCookie": 1 }),
+                "INVALID_VALUE",
+                "useNonPersistentSessionTokenCookie",
+            ),
+            (
+                json!({ "idleTimeoutInMinutes": 600 }),
+                "OUT_OF_RANGE",
+                "maxLifetimeInMinutes",
+            ),
+        ] {
+            let r = sso_settings(&c, body.clone()).await;
+            assert_error(&r, StatusCode::BAD_REQUEST, "INVALID_DATA", Some(code));
+            assert_eq!(r.body["details"][0]["target"], target, "{body}: {}", r.text);
+        }
+        let r = c.t.get(&path).await;
+        assert_eq!(
+            r.body["idleTimeoutInMinutes"], 30,
+            "refused writes change nothing"
+        );
+        let r = c.t.put(&path, json!({})).await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{}", r.text);
+    }
+}
+
+/// The SSO session no longer slides forever: it ends after the environment's idle timeout
+/// without use and, however much it is used, after its absolute lifetime from the sign-on;
+/// its refresh tokens end with it. A new user in the browser starts a new session.
+#[tokio::test]
+async fn sso_sessions_end_after_the_idle_timeout_and_the_absolute_lifetime() {
+    for db in backends() {
+        let c = setup(db).await;
+        let r = sso_settings(
+            &c,
+            json!({ "idleTimeoutInMinutes": 60, "maxLifetimeInMinutes": 480 }),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+        // The stored session expires after the idle timeout; single sign-on slides it.
+        let mut jar = Jar::new();
+        let mut rt = refresh_token(&c, &mut jar, PASSWORD).await;
+        let expires = edit_session(&c, &jar, |_| {}).await;
+        assert!((expires - now() - 3600).abs() <= 2, "{expires}");
+        // An hour and a minute without use (the row kept, as under a longer setting before).
+        edit_session(&c, &jar, |s| back_by(&mut s["signed_on_ms"], 3660, 1000)).await;
+        assert!(!signed_on(&c, &mut jar).await, "idle past the timeout");
+        assert!(
+            !refresh_works(&c, &mut rt).await,
+            "its refresh token ends with it"
+        );
+
+        // Used all along, but signed on more than 8 hours ago.
+        let mut jar = Jar::new();
+        let mut rt = refresh_token(&c, &mut jar, PASSWORD).await;
+        assert!(signed_on(&c, &mut jar).await);
+        edit_session(&c, &jar, |s| {
+            back_by(&mut s["started_at"], 8 * 3600 + 60, 1)
+        })
+        .await;
+        assert!(!signed_on(&c, &mut jar).await, "past the absolute lifetime");
+        assert!(!refresh_works(&c, &mut rt).await);
+        // Single sign-on never extends a session beyond its lifetime.
+        let mut jar = Jar::new();
+        refresh_token(&c, &mut jar, PASSWORD).await;
+        edit_session(&c, &jar, |s| {
+            back_by(&mut s["started_at"], 8 * 3600 - 600, 1)
+        })
+        .await;
+        assert!(signed_on(&c, &mut jar).await);
+        let expires = edit_session(&c, &jar, |_| {}).await;
+        assert!(
+            (expires - now() - 600).abs() <= 2,
+            "capped by the lifetime: {expires}"
+        );
+
+        // Another user signing on in that browser starts a new session with its own lifetime.
+        signon::create_user(&c.t, &c.env, "bob").await;
+        signon::sign_on(
+            &c.t,
+            &mut jar,
+            &c.env,
+            &code_params(&c.app, &[("prompt", "login")]),
+            "bob",
+        )
+        .await;
+        let expires = edit_session(&c, &jar, |_| {}).await;
+        assert!((expires - now() - 3600).abs() <= 2, "{expires}");
+    }
+}
+
+/// `useNonPersistentSessionTokenCookie`: the signed-in `ST` cookie is a browser-session cookie
+/// (no Max-Age); otherwise it lasts the session's absolute lifetime.
+#[tokio::test]
+async fn the_session_cookie_persists_as_the_environment_says() {
+    for db in backends() {
+        let c = setup(db).await;
+        for (settings, max_age) in [
+            (
+                json!({ "maxLifetimeInMinutes": 600, "idleTimeoutInMinutes": 60 }),
+                Some("Max-Age=36000"),
+            ),
+            (json!({ "useNonPersistentSessionTokenCookie": true }), None),
+        ] {
+            assert_eq!(sso_settings(&c, settings).await.status, StatusCode::OK);
+            let mut jar = Jar::new();
+            let r = authorize(&c, &mut jar, &code_params(&c.app, &[])).await;
+            let flow = format!(
+                "/{}/flows/{}",
+                c.env,
+                signon::flow_id_of(&signon::location(&r))
+            );
+            let f = signon::flow_action(
+                &c.t,
+                &mut jar,
+                &flow,
+                "usernamePassword.check",
+                json!({ "username": "alice", "password": PASSWORD }),
+            )
+            .await;
+            let r =
+                signon::browser_get(&c.t, &mut jar, f.body["resumeUrl"].as_str().unwrap()).await;
+            let cookie = set_cookie_of(&r, "ST").expect("the signed-in cookie");
+            match max_age {
+                Some(m) => assert!(cookie.contains(m), "{cookie}"),
+                None => assert!(!cookie.contains("Max-Age"), "{cookie}"),
+            }
+            assert!(signed_on(&c, &mut jar).await);
+        }
     }
 }
 
@@ -1921,5 +2411,313 @@ async fn concurrent_wrong_passwords_all_count_toward_the_lockout() {
             "{}",
             state.text
         );
+    }
+}
+
+/// A registered wildcard stands for labels of the host's left part only: a URI whose host is
+/// elsewhere (`https://evil.example/.example.com/cb` "ends with" `.example.com/cb`) is refused
+/// before anything is redirected, and script schemes never reach a page.
+#[tokio::test]
+async fn wildcard_redirect_uris_never_leave_the_registered_host() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut body = signon::web_app_body("Wild", "https://*.example.com/cb");
+        body["allowWildcardInRedirectUris"] = json!(true);
+        body["postLogoutRedirectUris"] = json!([]);
+        let app = signon::create_app(&c.t, &c.env, body).await;
+        signon::grant(&c.t, &c.env, &app, "openid", &["profile"]).await;
+        for evil in [
+            "https://evil.example/.example.com/cb",
+            "https://evil.example/x.example.com/cb",
+            "https://a.example.com@evil.example/cb",
+            "https://a.example.com.evil.example/cb",
+            "https://a.example.com/cb/../../evil",
+            "javascript://a.example.com/cb%0aalert(1)",
+        ] {
+            let p = [
+                ("response_type", "code"),
+                ("client_id", app.as_str()),
+                ("redirect_uri", evil),
+                ("scope", "openid"),
+                ("response_mode", "form_post"),
+            ];
+            let r = authorize(&c, &mut Jar::new(), &p).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{evil}: {}", r.text);
+            assert!(r.headers.get("location").is_none(), "{evil}");
+            assert!(
+                !r.text.contains("evil.example"),
+                "{evil} is never echoed into a page"
+            );
+        }
+        let ok = [
+            ("response_type", "code"),
+            ("client_id", app.as_str()),
+            ("redirect_uri", "https://tenant-1.example.com/cb"),
+            ("scope", "openid"),
+        ];
+        let r = authorize(&c, &mut Jar::new(), &ok).await;
+        assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
+        assert!(
+            signon::location(&r).contains("/signon/"),
+            "{}",
+            signon::location(&r)
+        );
+    }
+}
+
+/// The form_post page runs only its own script (by nonce), posts only to the redirect URI's
+/// origin and cannot be framed; every other answer has a policy under which nothing runs.
+#[tokio::test]
+async fn pages_carry_a_strict_content_security_policy() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut jar = Jar::new();
+        let back =
+            signon::sign_on(&c.t, &mut jar, &c.env, &code_params(&c.app, &[]), "alice").await;
+        assert!(back.starts_with(CB), "{back}");
+        // Single sign-on now answers form_post at once.
+        let r = authorize(
+            &c,
+            &mut jar,
+            &code_params(&c.app, &[("response_mode", "form_post")]),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let csp = r.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+        assert!(csp.contains("form-action https://app.example.com"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|s| s.split('\'').next())
+            .unwrap();
+        assert!(
+            r.text.contains(&format!("<script nonce=\"{nonce}\">")),
+            "{}",
+            r.text
+        );
+        assert!(
+            !r.text.contains("onload="),
+            "no inline handlers: {}",
+            r.text
+        );
+        assert_eq!(r.headers["x-frame-options"], "DENY");
+        assert_eq!(r.headers["cache-control"], "no-store");
+        // A flow answer (the user, devices) and an error are not cached, sniffed or framed.
+        let f = authorize(
+            &c,
+            &mut Jar::new(),
+            &code_params(&c.app, &[("response_mode", "pi.flow")]),
+        )
+        .await;
+        let e = authorize(
+            &c,
+            &mut Jar::new(),
+            &[
+                ("client_id", c.app.as_str()),
+                ("redirect_uri", "https://nope.example/"),
+            ],
+        )
+        .await;
+        for r in [&f, &e] {
+            assert_eq!(r.headers["cache-control"], "no-store", "{}", r.text);
+            assert_eq!(r.headers["x-content-type-options"], "nosniff");
+            assert_eq!(r.headers["x-frame-options"], "DENY");
+            assert!(
+                r.headers["content-security-policy"]
+                    .to_str()
+                    .unwrap()
+                    .contains("default-src 'none'")
+            );
+        }
+    }
+}
+
+/// `acr_values` chooses only among the policies assigned to the application; without an
+/// assignment it cannot replace the environment's default with a weaker policy.
+#[tokio::test]
+async fn acr_values_cannot_choose_a_weaker_policy() {
+    for db in backends() {
+        let c = setup(db).await;
+        let strong =
+            c.t.post(
+                &TestApp::env_path(&c.env, "/signOnPolicies"),
+                json!({ "name": "Strong", "default": true }),
+            )
+            .await;
+        assert_eq!(strong.status, StatusCode::CREATED, "{}", strong.text);
+        let r = authorize(
+            &c,
+            &mut Jar::new(),
+            &code_params(&c.app, &[("acr_values", "Single_Factor")]),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
+        let q = signon::query_of(&signon::location(&r));
+        assert_eq!(
+            q.get("error").map(String::as_str),
+            Some("invalid_request"),
+            "{q:?}"
+        );
+        // Once the application is assigned Single_Factor, acr_values may choose it.
+        let single =
+            c.t.get(&format!(
+                "{}?filter=name%20eq%20%22Single_Factor%22",
+                TestApp::env_path(&c.env, "/signOnPolicies")
+            ))
+            .await
+            .body["_embedded"]["signOnPolicies"][0]["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        let a =
+            c.t.post(
+                &TestApp::env_path(
+                    &c.env,
+                    &format!("/applications/{}/signOnPolicyAssignments", c.app),
+                ),
+                json!({ "priority": 1, "signOnPolicy": { "id": single } }),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+        let mut jar = Jar::new();
+        let back = signon::sign_on(
+            &c.t,
+            &mut jar,
+            &c.env,
+            &code_params(&c.app, &[("acr_values", "Single_Factor")]),
+            "alice",
+        )
+        .await;
+        assert!(signon::query_of(&back).contains_key("code"), "{back}");
+    }
+}
+
+/// Wrong passwords answer alike for an existing user, an unknown username and a user without
+/// a password: the same `failuresRemaining` from the first attempt, then the same lockout.
+#[tokio::test]
+async fn wrong_passwords_do_not_tell_accounts_apart() {
+    for db in backends() {
+        let c = setup(db).await;
+        let nopass =
+            c.t.post(
+                &TestApp::env_path(&c.env, "/users"),
+                json!({ "username": "nopass" }),
+            )
+            .await;
+        assert_eq!(nopass.status, StatusCode::CREATED, "{}", nopass.text);
+        let mut answers = Vec::new();
+        for username in ["alice", "nobody", "nopass"] {
+            let mut seen = Vec::new();
+            for attempt in 0..7 {
+                let mut jar = Jar::new();
+                let f = authorize(
+                    &c,
+                    &mut jar,
+                    &code_params(&c.app, &[("response_mode", "pi.flow")]),
+                )
+                .await;
+                let flow = format!("/{}/flows/{}", c.env, f.body["id"].as_str().unwrap());
+                let r = signon::flow_action(
+                    &c.t,
+                    &mut jar,
+                    &flow,
+                    "usernamePassword.check",
+                    json!({ "username": username, "password": format!("wrong-{attempt}") }),
+                )
+                .await;
+                let d = &r.body["details"][0];
+                seen.push((
+                    r.status,
+                    d["code"].clone(),
+                    d["target"].clone(),
+                    d["message"].clone(),
+                    d["innerError"]["failuresRemaining"].clone(),
+                    d["innerError"]["secondsUntilUnlock"].is_number(),
+                ));
+            }
+            answers.push(seen);
+        }
+        assert!(
+            answers[0][0].4.is_number(),
+            "the policy counts failures: {:?}",
+            answers[0]
+        );
+        assert!(
+            answers[0].iter().any(|a| a.1 == "PASSWORD_LOCKED_OUT"),
+            "{:?}",
+            answers[0]
+        );
+        assert_eq!(answers[0], answers[1], "existing and unknown usernames");
+        assert_eq!(answers[0], answers[2], "existing and password-less users");
+    }
+}
+
+/// A public client's code is bound to its instance by PKCE whatever `pkceEnforcement` says,
+/// and a request object must expire within the hour (without `exp` it could be replayed
+/// forever).
+#[tokio::test]
+async fn public_clients_need_pkce_and_request_objects_expire() {
+    for db in backends() {
+        let c = setup(db).await;
+        let mut native = signon::web_app_body("Native", CB);
+        native["type"] = json!("NATIVE_APP");
+        native["tokenEndpointAuthMethod"] = json!("NONE");
+        native["grantTypes"] = json!(["AUTHORIZATION_CODE"]);
+        let public = signon::create_app(&c.t, &c.env, native).await;
+        signon::grant(&c.t, &c.env, &public, "openid", &["profile"]).await;
+        let r = authorize(&c, &mut Jar::new(), &code_params(&public, &[])).await;
+        assert_eq!(r.status, StatusCode::FOUND, "{}", r.text);
+        let q = signon::query_of(&signon::location(&r));
+        assert_eq!(
+            q.get("error").map(String::as_str),
+            Some("invalid_request"),
+            "{q:?}"
+        );
+        assert!(q["error_description"].contains("code_challenge"), "{q:?}");
+        let (_, challenge) = signon::pkce_pair();
+        let with_pkce = code_params(
+            &public,
+            &[
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        );
+        let r = authorize(&c, &mut Jar::new(), &with_pkce).await;
+        assert!(
+            signon::location(&r).contains("/signon/"),
+            "{}",
+            signon::location(&r)
+        );
+
+        let now = lanyard::clock::unix();
+        let issuer = format!("{}/{}/as", signon::PUBLIC, c.env);
+        let base = json!({ "iss": c.app, "aud": issuer, "client_id": c.app, "response_type": "code",
+                           "redirect_uri": CB, "scope": "openid" });
+        let mut no_exp = base.clone();
+        no_exp["iat"] = json!(now);
+        let mut forever = base.clone();
+        forever["exp"] = json!(now + 10 * 365 * 24 * 3600);
+        let mut fine = base.clone();
+        fine["exp"] = json!(now + 300);
+        for (claims, ok) in [(no_exp, false), (forever, false), (fine, true)] {
+            let jwt = common::mfa::hs256(&c.secret, &claims);
+            let p = [
+                ("client_id", c.app.as_str()),
+                ("response_type", "code"),
+                ("request", jwt.as_str()),
+            ];
+            let r = authorize(&c, &mut Jar::new(), &p).await;
+            if ok {
+                assert!(signon::location(&r).contains("/signon/"), "{}", r.text);
+            } else {
+                assert_eq!(r.status, StatusCode::BAD_REQUEST, "{claims}: {}", r.text);
+                assert_eq!(r.body["details"][0]["target"], "request", "{}", r.text);
+            }
+        }
     }
 }

@@ -394,6 +394,8 @@ async fn uc17_mfa_only_with_a_login_hint_token() {
                 &hint(&env, &app, "hinted", 3600),
             ),
             mfa::hs256(&secret, &hint(&env, &app, "hinted", -10)),
+            // Valid for a year: a stolen hint would sign its user on for that long.
+            mfa::hs256(&secret, &hint(&env, &app, "hinted", 365 * 24 * 3600)),
             mfa::hs256(
                 &secret,
                 &json!({ "iss": app, "sub": "hinted", "aud": "https://elsewhere/as", "exp": lanyard::clock::unix() + 60 }),

@@ -16,7 +16,19 @@ pub enum Area {
     Identity,
     /// Role assignments.
     Roles,
+    /// Delivered messages (the outbox): passcodes and recovery codes that open any account of
+    /// the environment. No role grants it alone: it needs write on every other area of the
+    /// environment (a full administrator, such as Environment Admin with Identity Data Admin).
+    Deliveries,
 }
+
+/// The areas a full administrator of an environment writes.
+const ENVIRONMENT_AREAS: [Area; 4] = [
+    Area::Config,
+    Area::Applications,
+    Area::Identity,
+    Area::Roles,
+];
 
 pub struct Role {
     pub id: &'static str,
@@ -140,6 +152,7 @@ fn area_name(a: Area) -> &'static str {
         Area::Applications => "applications",
         Area::Identity => "identityData",
         Area::Roles => "roleAssignments",
+        Area::Deliveries => "deliveries",
     }
 }
 
@@ -272,10 +285,38 @@ impl Actor {
     }
 
     pub fn may(&self, env_id: &str, org_id: &str, area: Area, write: bool) -> bool {
+        if area == Area::Deliveries {
+            return ENVIRONMENT_AREAS
+                .iter()
+                .all(|a| self.may(env_id, org_id, *a, true));
+        }
         self.covering(env_id, org_id).any(|a| {
             role(&a.role_id)
                 .is_some_and(|r| r.grants.iter().any(|(ar, w)| *ar == area && (*w || !write)))
         })
+    }
+
+    /// Whether the actor's assignment `a` covers a scope: organization scope covers the whole
+    /// organization, environment scope the environment and its populations and applications
+    /// (`scope_env` is the environment of a POPULATION or APPLICATION scope), others only
+    /// themselves.
+    fn scope_covers(
+        &self,
+        a: &Assignment,
+        scope_type: &str,
+        scope_id: &str,
+        scope_env: &str,
+        org_id: &str,
+    ) -> bool {
+        match a.scope_type.as_str() {
+            "ORGANIZATION" => a.scope_id == org_id && self.org_id == org_id,
+            "ENVIRONMENT" => match scope_type {
+                "ENVIRONMENT" => scope_id == a.scope_id,
+                "POPULATION" | "APPLICATION" => scope_env == a.scope_id,
+                _ => false,
+            },
+            other => other == scope_type && a.scope_id == scope_id,
+        }
     }
 
     /// Whether the actor may assign (or remove) `role_id` with this scope: one of its own role
@@ -291,15 +332,21 @@ impl Actor {
     ) -> bool {
         self.assignments.iter().any(|a| {
             assignable_by(&a.role_id, role_id)
-                && match a.scope_type.as_str() {
-                    "ORGANIZATION" => a.scope_id == org_id && self.org_id == org_id,
-                    "ENVIRONMENT" => match scope_type {
-                        "ENVIRONMENT" => scope_id == a.scope_id,
-                        "POPULATION" | "APPLICATION" => scope_env == a.scope_id,
-                        _ => false,
-                    },
-                    other => other == scope_type && a.scope_id == scope_id,
-                }
+                && self.scope_covers(a, scope_type, scope_id, scope_env, org_id)
+        })
+    }
+
+    /// Whether the actor's authority includes all of `held`, the role assignments of another
+    /// actor living in `held_env` (a worker whose secret it reads, whose keys it changes, whose
+    /// roles it changes): for each, the actor holds the same role, or one that may assign it,
+    /// over a scope covering it. Nobody may obtain or control credentials carrying more
+    /// authority than their own.
+    pub fn has_authority_of(&self, held: &[Assignment], held_env: &str, org_id: &str) -> bool {
+        held.iter().all(|t| {
+            self.assignments.iter().any(|a| {
+                (a.role_id == t.role_id || assignable_by(&a.role_id, &t.role_id))
+                    && self.scope_covers(a, &t.scope_type, &t.scope_id, held_env, org_id)
+            })
         })
     }
 
@@ -386,6 +433,70 @@ mod tests {
         )]);
         assert!(
             ro.may("e1", "org", Area::Config, false) && !ro.may("e1", "org", Area::Config, true)
+        );
+    }
+
+    #[test]
+    fn authority_over_another_actor() {
+        let org_admin_worker = [
+            Assignment {
+                role_id: ORGANIZATION_ADMIN.into(),
+                scope_type: "ORGANIZATION".into(),
+                scope_id: "org".into(),
+            },
+            Assignment {
+                role_id: ENVIRONMENT_ADMIN.into(),
+                scope_type: "ORGANIZATION".into(),
+                scope_id: "org".into(),
+            },
+        ];
+        let env_admin_worker = [Assignment {
+            role_id: ENVIRONMENT_ADMIN.into(),
+            scope_type: "ENVIRONMENT".into(),
+            scope_id: "e1".into(),
+        }];
+        let developer = actor(vec![(
+            "97369929-2989-4a82-aa53-93e8d36dfa18",
+            "ENVIRONMENT",
+            "e1",
+        )]);
+        let env_admin = actor(vec![(ENVIRONMENT_ADMIN, "ENVIRONMENT", "e1")]);
+        let org_admin = actor(vec![
+            (ORGANIZATION_ADMIN, "ORGANIZATION", "org"),
+            (ENVIRONMENT_ADMIN, "ORGANIZATION", "org"),
+        ]);
+        assert!(
+            developer.has_authority_of(&[], "e1", "org"),
+            "a worker without roles"
+        );
+        assert!(!developer.has_authority_of(&env_admin_worker, "e1", "org"));
+        assert!(
+            !env_admin.has_authority_of(&org_admin_worker, "e1", "org"),
+            "organization roles are above an environment admin"
+        );
+        assert!(
+            env_admin.has_authority_of(&env_admin_worker, "e1", "org"),
+            "the same role over the same scope"
+        );
+        let other_env = [Assignment {
+            role_id: ENVIRONMENT_ADMIN.into(),
+            scope_type: "ENVIRONMENT".into(),
+            scope_id: "e2".into(),
+        }];
+        assert!(
+            !env_admin.has_authority_of(&other_env, "e1", "org"),
+            "another environment's admin"
+        );
+        assert!(org_admin.has_authority_of(&org_admin_worker, "e1", "org"));
+        assert!(org_admin.has_authority_of(&other_env, "e1", "org"));
+        let ida = [Assignment {
+            role_id: IDENTITY_DATA_ADMIN.into(),
+            scope_type: "ENVIRONMENT".into(),
+            scope_id: "e1".into(),
+        }];
+        assert!(
+            env_admin.has_authority_of(&ida, "e1", "org"),
+            "an environment admin assigns identity data admin"
         );
     }
 }

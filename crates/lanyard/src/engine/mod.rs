@@ -17,4 +17,5 @@ pub mod phone;
 pub mod secrets;
 pub mod sessions;
 pub mod tokens;
+pub mod unknown_accounts;
 pub mod user_password;

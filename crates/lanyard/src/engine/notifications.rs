@@ -2,7 +2,7 @@
 //! the environment's outbox, and sent: email with a real SMTP conversation when SMTP is
 //! configured, SMS and voice through the environment's custom phone delivery provider when it
 //! has one (HTTP, 5-second timeout, one retry). The outbox is Lanyard's own extension, so
-//! tests and developers can read codes.
+//! tests and developers can read codes; it is kept only in development mode (`--dev`).
 
 use std::time::Duration;
 
@@ -59,7 +59,7 @@ pub async fn deliver(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
         },
         Channel::Sms | Channel::Voice => {
             match phone_delivery::request_for(app, m.env_id, m.channel.name()).await? {
-                Some((request, auth)) => outcome(m, phone::send(&request, &auth, m).await),
+                Some((request, auth)) => outcome(m, phone::send(app, &request, &auth, m).await),
                 None => ("RECORDED", None),
             }
         }
@@ -67,7 +67,12 @@ pub async fn deliver(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
     record(app, outbox_doc(m, status, error)).await
 }
 
+/// Stores the outbox entry, when the server keeps an outbox (`--dev`); otherwise the entry
+/// only tells the caller how the delivery went.
 async fn record(app: &App, doc: Doc) -> ApiResult<Doc> {
+    if !app.settings.outbox {
+        return Ok(doc);
+    }
     let mut tx = app.store.begin().await?;
     tx.insert(&doc, &[]).await?;
     tx.commit().await?;
@@ -88,6 +93,7 @@ pub async fn deliver_detached(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
     };
     let doc = record(app, outbox_doc(m, "PENDING", None)).await?;
     let store = app.store.clone();
+    let keep = app.settings.outbox;
     let from = m.from.unwrap_or(&app.settings.smtp_from).to_string();
     let (env_id, to, subject, body) = (
         m.env_id.to_string(),
@@ -108,6 +114,9 @@ pub async fn deliver_detached(app: &App, m: &Message<'_>) -> ApiResult<Doc> {
             from: None,
         };
         let (status, error) = outcome(&m, send_email(&url, &from, &m).await);
+        if !keep {
+            return;
+        }
         pending.data["status"] = json!(status);
         if let Some(e) = error {
             pending.data["error"] = json!(e);
@@ -140,7 +149,9 @@ fn outbox_doc(m: &Message<'_>, status: &str, error: Option<String>) -> Doc {
     }
     Doc::new(
         outbox::KIND,
-        &uuid::Uuid::new_v4().to_string(),
+        // Time-ordered ids (monotonic within the process): messages created in the same
+        // millisecond still list newest first.
+        &uuid::Uuid::now_v7().to_string(),
         m.env_id,
         "",
         data,

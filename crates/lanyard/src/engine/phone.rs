@@ -2,13 +2,20 @@
 //! and body templates get `${to}`, `${message}`, `${from}` (escaped for where they go: the
 //! query string, a JSON body or a form body), its headers and the provider credentials. Each
 //! attempt has the outbound client's 5-second timeout; a timeout, connection failure or 5xx answer is retried once.
+//! The provider's URL goes through the outbound guard (public addresses only unless
+//! `--outbound-allow-private`); a refused or unreachable provider is recorded as "could not
+//! be reached", the same words for both, and the reason is logged: the outbox and the flow
+//! show the error, and they must not map the network behind Lanyard.
 
 use base64::Engine;
 use serde_json::Value;
 
 use super::notifications::{Channel, Message};
+use super::outbound;
+use crate::state::App;
 
 const ATTEMPTS: usize = 2;
+const UNREACHABLE: &str = "the provider could not be reached";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Escape {
@@ -55,7 +62,7 @@ fn body_escape(headers: &serde_json::Map<String, Value>) -> Escape {
 
 /// Sends `m` with the provider `request` (one of the settings' `requests`) and `auth`
 /// (the settings' `authentication` with its unsealed credentials).
-pub async fn send(request: &Value, auth: &Value, m: &Message<'_>) -> Result<(), String> {
+pub async fn send(app: &App, request: &Value, auth: &Value, m: &Message<'_>) -> Result<(), String> {
     let to = if request["phoneNumberFormat"] == "NUMBER_ONLY" {
         m.to.trim_start_matches('+').to_string()
     } else {
@@ -83,7 +90,11 @@ pub async fn send(request: &Value, auth: &Value, m: &Message<'_>) -> Result<(), 
     );
     let empty = serde_json::Map::new();
     let headers = request["headers"].as_object().unwrap_or(&empty);
-    let post = request["method"] == "POST";
+    let method = if request["method"] == "POST" {
+        reqwest::Method::POST
+    } else {
+        reqwest::Method::GET
+    };
     let body = fill(
         request["body"].as_str().unwrap_or_default(),
         &vars,
@@ -91,13 +102,11 @@ pub async fn send(request: &Value, auth: &Value, m: &Message<'_>) -> Result<(), 
     );
     let mut last = String::new();
     for _ in 0..ATTEMPTS {
-        let mut rb = if post {
-            crate::engine::outbound::client()
-                .post(&url)
-                .body(body.clone())
-        } else {
-            crate::engine::outbound::client().get(&url)
-        };
+        let mut rb = outbound::request(app, method.clone(), &url)
+            .map_err(|r| unreachable(m, &r.to_string()))?;
+        if method == reqwest::Method::POST {
+            rb = rb.body(body.clone());
+        }
         for (k, v) in headers {
             rb = rb.header(k.as_str(), v.as_str().unwrap_or_default());
         }
@@ -129,20 +138,27 @@ pub async fn send(request: &Value, auth: &Value, m: &Message<'_>) -> Result<(), 
                 last = format!("the provider answered {}", r.status().as_u16());
             }
             Ok(r) => return Err(format!("the provider answered {}", r.status().as_u16())),
+            // The guard refused the address the provider's name resolved to: no retry.
+            Err(e) if outbound::refusal(&e).is_some() => {
+                return Err(unreachable(m, &outbound::reason(&e)));
+            }
             Err(e) if e.is_timeout() => last = "the provider did not answer in time".into(),
-            Err(e) => last = format!("the provider could not be reached: {}", without_url(&e)),
+            Err(e) => last = unreachable(m, &outbound::reason(&e)),
         }
     }
     Err(last)
 }
 
-/// A reqwest error without its URL (it may carry credentials or the message in the query).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(u) = e.url() {
-        s = s.replace(u.as_str(), "<provider>");
-    }
-    s
+/// Logs why the provider could not be reached (the reason names addresses, never the URL,
+/// which may carry credentials or the message) and returns the words recorded for it.
+fn unreachable(m: &Message<'_>, reason: &str) -> String {
+    tracing::warn!(
+        environment_id = %m.env_id,
+        channel = m.channel.name(),
+        %reason,
+        "the phone delivery provider could not be reached"
+    );
+    UNREACHABLE.into()
 }
 
 #[cfg(test)]

@@ -542,10 +542,8 @@ async fn check_known<L: Lookup + ?Sized>(
     let mut changed = lift_expired_lockout(&mut s, now);
     let outcome = if s.status == NO_PASSWORD {
         CheckOutcome::NoPassword
-    } else if s.status == PASSWORD_LOCKED_OUT {
-        CheckOutcome::LockedOut {
-            seconds_until_unlock: seconds_until(s.unlock_at.as_deref(), now),
-        }
+    } else if let Some(locked) = lockout_outcome(&s, now) {
+        locked
     } else if match verified {
         Some(v) => v,
         None => verify(app, user, password).await?,
@@ -569,7 +567,15 @@ async fn check_known<L: Lookup + ?Sized>(
     Ok(outcome)
 }
 
-fn record_failure(
+/// The answer to a check of a locked-out password (before any comparison), if it is locked.
+pub fn lockout_outcome(s: &PasswordState, now: OffsetDateTime) -> Option<CheckOutcome> {
+    (s.status == PASSWORD_LOCKED_OUT).then(|| CheckOutcome::LockedOut {
+        seconds_until_unlock: seconds_until(s.unlock_at.as_deref(), now),
+    })
+}
+
+/// Counts a failed check on `s`, locking it when the policy's `lockout` says so.
+pub fn record_failure(
     s: &mut PasswordState,
     lockout: Option<password_policy::Lockout>,
     now: OffsetDateTime,

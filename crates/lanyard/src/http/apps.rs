@@ -12,6 +12,7 @@ use crate::engine::authz::Area;
 use crate::engine::secrets::random_secret;
 use crate::error::{ApiError, ApiResult, Detail};
 use crate::resources::applications::{self, KIND};
+use crate::resources::roles;
 use crate::store::Doc;
 
 const MAX_PREVIOUS_SECONDS: i64 = 30 * 24 * 3600;
@@ -49,6 +50,8 @@ async fn load(mg: &Mgmt) -> ApiResult<Doc> {
 pub async fn read(mg: Mgmt) -> ApiResult<Response> {
     mg.require(Area::Applications, true)?;
     let doc = load(&mg).await?;
+    let held = roles::assignments_of(&mg.app, &doc.env_id, &doc.id).await?;
+    roles::require_authority(&mg.actor, &held, &doc.env_id, &mg.org_id)?;
     let secrets = applications::secrets_of(&mg.app, &doc)?;
     Ok(Json(render(&mg, &doc, &secrets)).into_response())
 }
@@ -90,6 +93,7 @@ pub async fn rotate(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<Respo
         .get(KIND, &mg.env()?.id, mg.param("id"))
         .await?
         .ok_or_else(ApiError::not_found)?;
+    roles::require_authority_over(&mut tx, &mg.actor, &doc.env_id, &doc.id, &mg.org_id).await?;
     if doc.secrets.is_none() {
         return Err(ApiError::RequestFailed(
             "This application has no client secret.".into(),
@@ -115,6 +119,7 @@ pub async fn drop_previous(mg: Mgmt) -> ApiResult<StatusCode> {
         .get(KIND, &mg.env()?.id, mg.param("id"))
         .await?
         .ok_or_else(ApiError::not_found)?;
+    roles::require_authority_over(&mut tx, &mg.actor, &doc.env_id, &doc.id, &mg.org_id).await?;
     if doc.secrets.is_none() {
         // A public client has no secret; storing an empty one would make it look confidential.
         return Err(ApiError::RequestFailed(

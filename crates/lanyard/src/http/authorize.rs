@@ -9,6 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::extract::{media_type, read_bytes};
+use super::html;
 use crate::engine::flows::{self, Flow, FlowApp, FlowCtx, FlowPolicy};
 use crate::engine::oauth::authorize::{self, AuthorizeError, AuthorizeRequest, ResponseMode};
 use crate::engine::oauth::{code_flow, grants, issue::SignOn};
@@ -17,6 +18,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::resources::{applications, policies};
 use crate::state::{App, AppState};
 use crate::store::Doc;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 async fn env_doc(app: &App, env_id: &str) -> ApiResult<Doc> {
     super::oauth::known_env(app, env_id).await
@@ -55,7 +58,10 @@ pub async fn authorize_post(
 }
 
 /// Picks the sign-on policy: the first `acr_values` name assigned to the application, else the
-/// application's assignments by priority, else the environment default.
+/// application's assignments by priority, else the environment default. `acr_values` only ever
+/// chooses among the application's assigned policies (PingOne's rule); an application without
+/// assignments has just the environment default, so a request cannot name a weaker policy of
+/// the environment (`Single_Factor` where the default asks for MFA).
 async fn choose_policy(
     app: &App,
     env_id: &str,
@@ -79,9 +85,7 @@ async fn choose_policy(
             .cached_children(policies::KIND, env_id, "")
             .await?
             .to_vec();
-        if acr_values.is_empty() {
-            candidates.retain(|p| p.data["default"] == true);
-        }
+        candidates.retain(|p| p.data["default"] == true);
     }
     if !acr_values.is_empty() {
         for name in acr_values {
@@ -128,28 +132,7 @@ fn deliver(
             found(&format!("{redirect_uri}{sep}{qs}"))
         }
         ResponseMode::Fragment => found(&format!("{redirect_uri}#{qs}")),
-        ResponseMode::FormPost => {
-            let inputs: String = params
-                .iter()
-                .map(|(k, v)| {
-                    format!(
-                        "<input type=\"hidden\" name=\"{}\" value=\"{}\"/>",
-                        html_escape(k),
-                        html_escape(v)
-                    )
-                })
-                .collect();
-            let page = format!(
-                "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Submit</title></head>\
-                 <body onload=\"document.forms[0].submit()\"><form method=\"post\" action=\"{}\">{inputs}\
-                 <noscript><button type=\"submit\">Continue</button></noscript></form></body></html>",
-                html_escape(redirect_uri)
-            );
-            let mut r = Html(page).into_response();
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
+        ResponseMode::FormPost => form_post(redirect_uri, params),
         ResponseMode::PiFlow => {
             let mut body = pi_flow.unwrap_or_else(|| json!({}));
             let mut resp = serde_json::Map::new();
@@ -172,12 +155,47 @@ fn deliver(
     }
 }
 
-pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#x27;")
+/// The form_post response (OAuth 2.0 Form Post Response Mode): a page that posts the
+/// parameters to the redirect URI. Its one script runs by nonce; the form may go only to the
+/// redirect URI's origin, and the page cannot be framed.
+fn form_post(redirect_uri: &str, params: &[(String, String)]) -> Response {
+    let inputs: String = params
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\"/>",
+                html::escape(k),
+                html::escape(v)
+            )
+        })
+        .collect();
+    let nonce = URL_SAFE_NO_PAD.encode(crate::engine::secrets::random_bytes(18));
+    let page = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Submit</title></head>\
+         <body><form method=\"post\" action=\"{}\">{inputs}\
+         <noscript><button type=\"submit\">Continue</button></noscript></form>\
+         <script nonce=\"{nonce}\">document.forms[0].submit()</script></body></html>",
+        html::escape(redirect_uri)
+    );
+    // A native app's custom scheme is its own source (`com.example.app:`).
+    let form_action = html::origin(redirect_uri)
+        .or_else(|| {
+            let scheme = redirect_uri.split_once(':')?.0;
+            let plain = scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+            (plain && !scheme.is_empty()).then(|| format!("{scheme}:"))
+        })
+        .unwrap_or_else(|| "'none'".into());
+    let mut r = Html(page).into_response();
+    html::security_headers(
+        &mut r,
+        &format!(
+            "default-src 'none'; script-src 'nonce-{nonce}'; form-action {form_action}; \
+             frame-ancestors 'none'; base-uri 'none'"
+        ),
+    );
+    r
 }
 
 fn found(location: &str) -> Response {

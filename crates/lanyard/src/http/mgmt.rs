@@ -364,6 +364,7 @@ async fn update(
         env: &env,
         org_id: &mg.org_id,
     };
+    r.writable_by(&mut ctx, &existing, &mg.actor).await?;
     let doc = match &mg.attributes {
         // A PATCH names only what changes; a limited PUT replaces only the allowed paths.
         Some(attrs) => {
@@ -401,6 +402,7 @@ async fn remove(r: &'static dyn Resource, mg: Mgmt) -> ApiResult<StatusCode> {
         env: &env,
         org_id: &mg.org_id,
     };
+    r.writable_by(&mut ctx, &doc, &mg.actor).await?;
     ops::delete(&mut ctx, r, &doc).await?;
     tx.commit().await?;
     mg.app.changed();

@@ -6,11 +6,13 @@ pub mod apps;
 pub mod authorize;
 pub mod devices;
 pub mod extract;
+pub mod html;
 pub mod mgmt;
 pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod signon;
+pub mod sso_cookie_settings;
 pub mod token_admin;
 pub mod userinfo;
 pub mod users;
@@ -19,7 +21,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -31,7 +33,12 @@ use crate::state::AppState;
 pub const EXTRA_ROUTES: &[(&str, &str, &str, &str)] = &[
     ("/healthz", "get", "Liveness", "200"),
     ("/readyz", "get", "Readiness (database reachable)", "200"),
-    ("/metrics", "get", "Prometheus metrics", "200"),
+    (
+        "/metrics",
+        "get",
+        "Prometheus metrics (Bearer --metrics-token; 404 without that setting)",
+        "200",
+    ),
     ("/v1/openapi.json", "get", "This document", "200"),
     ("/v1/roles", "get", "List built-in roles", "200"),
     ("/v1/roles/{roleId}", "get", "Read a built-in role", "200"),
@@ -144,6 +151,18 @@ pub const EXTRA_ROUTES: &[(&str, &str, &str, &str)] = &[
         "200",
     ),
     (
+        "/v1/environments/{envId}/ssoCookieSettings",
+        "get",
+        "Read the environment's SSO session settings",
+        "200",
+    ),
+    (
+        "/v1/environments/{envId}/ssoCookieSettings",
+        "post",
+        "Set the environment's SSO session settings",
+        "200",
+    ),
+    (
         "/v1/environments/{envId}/templates",
         "get",
         "List the notification templates",
@@ -210,7 +229,12 @@ pub fn router(app: AppState) -> Router {
             "/{envId}/as/revoke",
             post(token_admin::revoke).fallback(mgmt::method_not_allowed),
         )
-        .route("/{envId}/as/signoff", mgmt::get_route(token_admin::signoff))
+        .route(
+            "/{envId}/as/signoff",
+            get(token_admin::signoff)
+                .post(token_admin::signoff_post)
+                .fallback(mgmt::method_not_allowed),
+        )
         .route(
             "/{envId}/as/userinfo",
             get(userinfo::userinfo)
@@ -240,16 +264,44 @@ pub fn router(app: AppState) -> Router {
             mgmt::get_route(oauth::discovery),
         );
     r = users::routes(r);
+    r = sso_cookie_settings::routes(r);
     r = devices::routes(r);
     for res in crate::resources::all() {
+        // The outbox exists only where the server keeps one (development mode).
+        if res.spec().kind == crate::resources::outbox::KIND && !app.settings.outbox {
+            continue;
+        }
         r = mgmt::mount(r, res);
     }
     r.fallback(|| async { ApiError::NotFound("The requested resource was not found.".into()) })
+        .layer(middleware::from_fn(secure_defaults))
         .layer(middleware::from_fn(observe))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("a request handler panicked").into_response()
         }))
         .with_state(app)
+}
+
+/// Headers every answer carries unless its handler chose its own: no sniffing, no framing,
+/// a Content-Security-Policy under which nothing runs or loads, and no caching (answers carry
+/// users, devices, flows and tokens). Pages that need more (the sign-on pages, form_post) set
+/// their own policy.
+async fn secure_defaults(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    let defaults = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    for (name, value) in defaults {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    resp
 }
 
 static TRANSACTION_ID: HeaderName = HeaderName::from_static("x-ping-external-transaction-id");

@@ -1,10 +1,18 @@
-//! Operational endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document, roles.
+//! Operational endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document, roles;
+//! and the router of the metrics-only listener (`--metrics-listen`).
+//!
+//! Metrics tell request rates, routes and error counts, so they are not for anyone who can
+//! reach the public listener: there `/metrics` needs `--metrics-token` (and answers 404
+//! without it); the metrics listener, meant for a private address, serves them openly.
 
-use axum::Json;
+use aws_lc_rs::digest;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use super::extract::Mgmt;
 use crate::engine::authz;
@@ -27,9 +35,53 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     }
 }
 
-pub async fn metrics(State(app): State<AppState>) -> Response {
+/// `/metrics` on the public listener: with `--metrics-token`, to a request presenting it
+/// as a bearer token; without the setting, not served (404, like any unknown path).
+pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let Some(expected) = app.settings.metrics_token.as_deref() else {
+        return Err(ApiError::not_found());
+    };
+    if !bearer_is(&headers, expected) {
+        return Err(ApiError::Unauthorized(
+            "The metrics token is missing or wrong.".into(),
+        ));
+    }
+    Ok(render_metrics(&app))
+}
+
+/// `/metrics` on the metrics listener: no authentication, its address is the boundary.
+async fn open_metrics(State(app): State<AppState>) -> Response {
+    render_metrics(&app)
+}
+
+fn render_metrics(app: &AppState) -> Response {
     let body = app.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// Whether the request's `Authorization: Bearer <token>` is `expected`. The SHA-256 digests
+/// are compared in constant time, so neither the token's bytes nor its length show in the
+/// answer's timing.
+fn bearer_is(headers: &HeaderMap, expected: &str) -> bool {
+    let Some((scheme, token)) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+    else {
+        return false;
+    };
+    let presented = digest::digest(&digest::SHA256, token.trim().as_bytes());
+    let wanted = digest::digest(&digest::SHA256, expected.as_bytes());
+    scheme.eq_ignore_ascii_case("bearer") && bool::from(presented.as_ref().ct_eq(wanted.as_ref()))
+}
+
+/// The router of `--metrics-listen`: `/metrics` and `/healthz`, nothing else.
+pub fn metrics_router(app: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(open_metrics))
+        .route("/healthz", get(healthz))
+        .fallback(|| async { ApiError::not_found() })
+        .with_state(app)
 }
 
 pub async fn openapi(State(app): State<AppState>) -> Response {

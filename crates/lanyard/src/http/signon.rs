@@ -15,8 +15,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
-use super::authorize::{OwnedFlow, html_escape as esc, owned_flow, remote_ip};
+use super::authorize::{OwnedFlow, owned_flow, remote_ip};
 use super::extract::read_bytes;
+use super::html::{escape as esc, origin, security_headers};
 use crate::engine::flows::{self, Flow, FlowCtx, identifier_first, identify, login, mfa, recovery};
 use crate::engine::secrets;
 use crate::error::{ApiError, ApiResult};
@@ -27,7 +28,7 @@ const CSRF_KEY: &str = "signOnPage.csrf";
 /// Form fields the page itself uses; every other field goes to the flow action's body.
 const FIELD_FLOW: &str = "flowId";
 const FIELD_ACTION: &str = "action";
-const FIELD_CSRF: &str = "csrfToken";
+pub(super) const FIELD_CSRF: &str = "csrfToken";
 /// Page-only field: the repeated new password, compared here and never sent to the engine.
 const FIELD_CONFIRM: &str = "confirmNewPassword";
 /// Fields filled in again when the page shows a refused form (never passwords or codes).
@@ -132,7 +133,7 @@ async fn submit(
         .and_then(Value::as_str)
         .unwrap_or_default();
     let sent = field(FIELD_CSRF).unwrap_or_default();
-    if expected.is_empty() || !secrets::secret_eq(expected, sent) {
+    if !csrf_matches(expected, sent) {
         return Ok(problem_with(
             StatusCode::FORBIDDEN,
             "This form has expired",
@@ -243,11 +244,21 @@ fn action_body(form: &[(String, String)]) -> Value {
 
 fn ensure_csrf(flow: &mut Flow) {
     if !flow.scratch.get(CSRF_KEY).is_some_and(Value::is_string) {
-        flow.scratch.insert(
-            CSRF_KEY.into(),
-            Value::String(URL_SAFE_NO_PAD.encode(secrets::random_bytes(32))),
-        );
+        flow.scratch
+            .insert(CSRF_KEY.into(), Value::String(new_csrf_token()));
     }
+}
+
+/// A new CSRF token for a form, kept server-side with what the form acts on (here the flow;
+/// the signoff confirmation keeps its token in the session).
+pub(super) fn new_csrf_token() -> String {
+    URL_SAFE_NO_PAD.encode(secrets::random_bytes(32))
+}
+
+/// Whether a form came with the token its page was given (compared in constant time; no
+/// token expected means no form can match).
+pub(super) fn csrf_matches(expected: &str, sent: &str) -> bool {
+    !expected.is_empty() && secrets::secret_eq(expected, sent)
 }
 
 fn page_url(app: &App, flow: &Flow) -> String {
@@ -889,46 +900,7 @@ fn form_targets(flow: &Flow) -> Vec<String> {
     origin(uri).into_iter().collect()
 }
 
-/// `scheme://host[:port]` of an absolute http(s) URL, if it is one that is safe to put in a CSP.
-fn origin(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "https" && scheme != "http" {
-        // Custom schemes (native apps) are not listed: the page's own origin still works,
-        // and a scheme alone would allow far too much.
-        return None;
-    }
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host.is_empty()
-        || !host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-    {
-        return None;
-    }
-    Some(format!("{scheme}://{host}"))
-}
-
 // ---- responses ----
-
-fn security_headers(r: &mut Response, csp: &str) {
-    let h = r.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(csp) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-}
 
 fn html_response(
     status: StatusCode,
@@ -1148,23 +1120,5 @@ mod tests {
         assert_eq!(s.notes, vec!["2 attempts remaining."]);
         assert_eq!(s.targets, vec!["password"]);
         assert!(Shown::from_error(&ApiError::internal("x")).is_none());
-    }
-
-    #[test]
-    fn redirect_origins_for_form_action() {
-        assert_eq!(
-            origin("https://app.example.com:8443/cb?x=1").as_deref(),
-            Some("https://app.example.com:8443")
-        );
-        assert_eq!(
-            origin("http://127.0.0.1:5000/callback").as_deref(),
-            Some("http://127.0.0.1:5000")
-        );
-        assert_eq!(origin("com.example.app://callback"), None);
-        assert_eq!(origin("https://a.example.com;script-src *"), None);
-        assert_eq!(
-            origin("https://user@a.example.com/x").as_deref(),
-            Some("https://a.example.com")
-        );
     }
 }

@@ -17,11 +17,12 @@ use super::extract::{Mgmt, read_json};
 use super::mgmt::{JSON, created, method_not_allowed, render_full};
 use crate::engine::authz::Area;
 use crate::engine::password_policy;
+use crate::engine::sessions;
 use crate::engine::user_password::{self, SetOptions};
 use crate::error::{ApiError, ApiResult, Detail};
 use crate::model::schema::{Field, Mode, Ty, f, validate};
 use crate::resources::users::{KIND, USER_IMPORT, USERS};
-use crate::resources::{Resource, WriteCtx, ops, populations};
+use crate::resources::{Resource, WriteCtx, ops, populations, roles};
 use crate::state::{App, AppState};
 use crate::store::{Doc, Tx};
 
@@ -205,6 +206,15 @@ enum PasswordAction {
 }
 
 impl PasswordAction {
+    /// Whether the action gives the user a new password (or removes it): their sign-ons so
+    /// far end with the old one.
+    fn replaces_password(&self) -> bool {
+        matches!(
+            self,
+            PasswordAction::Set { .. } | PasswordAction::Reset { .. }
+        )
+    }
+
     fn parse(media: &str, input: &Value) -> ApiResult<Self> {
         let is = |t: &str| media.eq_ignore_ascii_case(t);
         let text =
@@ -252,6 +262,13 @@ async fn password_action(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<
     let app = &mg.app;
     let mut tx = app.store.begin().await?;
     let mut user = load_write(&mg, &mut tx).await?;
+    if action.replaces_password() {
+        // A new password is the user's credentials: a user holding roles (an administrator
+        // signing on to admin-only applications) is the caller's to reset only within the
+        // caller's own authority.
+        roles::require_authority_over(&mut tx, &mg.actor, &user.env_id, &user.id, &mg.org_id)
+            .await?;
+    }
     let before = (user.data.clone(), user.secrets.clone());
     let result = match &action {
         PasswordAction::Set {
@@ -285,6 +302,11 @@ async fn password_action(mg: Mgmt, headers: HeaderMap, body: Body) -> ApiResult<
             Ok(())
         }
     };
+    if result.is_ok() && action.replaces_password() {
+        // Whoever knew the old password (or held a session or refresh token from it) is out:
+        // every browser's session and refresh token of the user ends.
+        sessions::end_sign_ons(&mut user);
+    }
     if user.data != before.0 || user.secrets != before.1 {
         tx.update_data(&mut user).await?;
     }

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::{CRUD, ParentSpec, Resource, Spec, Unique, UniqueScope, WriteCtx, priority};
 use crate::engine::authz::Area;
+use crate::engine::oauth::redirect_uri;
 use crate::engine::secrets::{random_secret, secret_eq};
 use crate::error::{ApiError, ApiResult, Detail};
 use crate::model::schema::{Field, Ty, f, int, is_absolute_url, s};
@@ -374,7 +375,12 @@ fn check_oidc(data: &mut Value) -> Vec<Detail> {
     ] {
         for (i, u) in uris.iter().enumerate() {
             let target = format!("{field}[{i}]");
-            if !is_absolute_url(u) || u.contains('#') {
+            if redirect_uri::runs_script(u) {
+                errs.push(Detail::invalid(
+                    &target,
+                    "Redirect URIs cannot use the javascript, data or vbscript scheme.",
+                ));
+            } else if !is_absolute_url(u) || u.contains('#') {
                 errs.push(Detail::invalid(
                     &target,
                     "Redirect URIs must be absolute URIs without a fragment.",
@@ -384,6 +390,12 @@ fn check_oidc(data: &mut Value) -> Vec<Detail> {
                     &target,
                     "Wildcards are allowed only when allowWildcardInRedirectUris is true.",
                 ));
+            } else if let Some(why) = u
+                .contains('*')
+                .then(|| redirect_uri::wildcard_problem(u))
+                .flatten()
+            {
+                errs.push(Detail::invalid(&target, why));
             }
         }
     }
@@ -493,6 +505,17 @@ impl Resource for Applications {
             super::roles::insert(ctx.tx, &doc.env_id, &doc.id, a, false).await?;
         }
         Ok(())
+    }
+
+    /// Changing or deleting an application (its keys, its authentication method, whether it
+    /// is enabled) needs the authority of the roles it holds.
+    async fn writable_by(
+        &self,
+        ctx: &mut WriteCtx<'_>,
+        doc: &Doc,
+        actor: &crate::engine::authz::Actor,
+    ) -> ApiResult<()> {
+        super::roles::require_authority_over(ctx.tx, actor, &doc.env_id, &doc.id, ctx.org_id).await
     }
 
     async fn after_create(&self, ctx: &mut WriteCtx<'_>, doc: &Doc) -> ApiResult<()> {

@@ -180,6 +180,18 @@ pub trait Resource: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Refusals that depend on who changes or deletes the stored document through the
+    /// management API (an application holding more authority than the actor); runs in the
+    /// write transaction, before the change.
+    async fn writable_by(
+        &self,
+        _ctx: &mut WriteCtx<'_>,
+        _doc: &Doc,
+        _actor: &Actor,
+    ) -> ApiResult<()> {
+        Ok(())
+    }
+
     /// Refusals and cascades before a delete (same transaction). Children are removed generically.
     async fn before_delete(&self, _ctx: &mut WriteCtx<'_>, _doc: &Doc) -> ApiResult<()> {
         Ok(())

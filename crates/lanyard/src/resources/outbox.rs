@@ -1,5 +1,7 @@
-//! `/environments/{envId}/outbox` (a Lanyard extension): every message delivered to users,
-//! newest first, readable by admins so tests and developers can read codes without a phone.
+//! `/environments/{envId}/outbox` (a Lanyard extension, a development aid): every message
+//! delivered to users, newest first, so tests and developers can read codes without a phone.
+//! Served and written only when the server's `outbox` setting is on (`--dev`), and readable
+//! only by the environment's full administrators (`Area::Deliveries`): its codes open accounts.
 
 use super::{Methods, Resource, Spec};
 use crate::engine::authz::Area;
@@ -32,7 +34,7 @@ pub static SPEC: Spec = Spec {
         column("createdAt", "created_at", AttrType::Date, ORD_OPS),
     ],
     unique: &[],
-    area: Area::Identity,
+    area: Area::Deliveries,
     methods: Methods {
         list: true,
         create: false,

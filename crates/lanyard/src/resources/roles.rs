@@ -164,7 +164,8 @@ impl Resource for RoleAssignments {
         _input: &serde_json::Value,
         actor: &Actor,
     ) -> ApiResult<()> {
-        within_authority(actor, doc, ctx.org_id)
+        within_authority(actor, doc, ctx.org_id)?;
+        self.writable_by(ctx, doc, actor).await
     }
 
     fn deletable_by(&self, actor: &Actor, org_id: &str, doc: &Doc) -> ApiResult<()> {
@@ -173,6 +174,15 @@ impl Resource for RoleAssignments {
             return Err(read_only(doc));
         }
         within_authority(actor, doc, org_id)
+    }
+
+    /// Changing an application's roles needs the authority of the roles it holds already
+    /// (adding a weak role to a strong worker is still a change to that worker).
+    async fn writable_by(&self, ctx: &mut WriteCtx<'_>, doc: &Doc, actor: &Actor) -> ApiResult<()> {
+        if std::ptr::eq(self.0, &APPLICATION_SPEC) {
+            require_authority_over(ctx.tx, actor, &doc.env_id, &doc.parent_id, ctx.org_id).await?;
+        }
+        Ok(())
     }
 
     async fn before_delete(&self, _ctx: &mut WriteCtx<'_>, doc: &Doc) -> ApiResult<()> {
@@ -204,6 +214,41 @@ fn within_authority(actor: &Actor, doc: &Doc, org_id: &str) -> ApiResult<()> {
     } else {
         Err(ApiError::Forbidden(
             "The actor cannot assign this role with this scope.".into(),
+        ))
+    }
+}
+
+/// Refuses `actor` unless its authority includes every role the actor `holder_id` (an
+/// application or user of `env_id`) holds: nobody may obtain or control credentials carrying
+/// more authority than their own (PingOne's "can assign" rules).
+pub async fn require_authority_over(
+    tx: &mut crate::store::Tx,
+    actor: &Actor,
+    env_id: &str,
+    holder_id: &str,
+    org_id: &str,
+) -> ApiResult<()> {
+    let held: Vec<Assignment> = tx
+        .children(KIND, env_id, holder_id)
+        .await?
+        .iter()
+        .filter_map(|d| Assignment::from_json(&d.data))
+        .collect();
+    require_authority(actor, &held, env_id, org_id)
+}
+
+/// [`require_authority_over`] with the holder's assignments already read.
+pub fn require_authority(
+    actor: &Actor,
+    held: &[Assignment],
+    env_id: &str,
+    org_id: &str,
+) -> ApiResult<()> {
+    if actor.has_authority_of(held, env_id, org_id) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "This application or user holds roles beyond the caller's own.".into(),
         ))
     }
 }

@@ -105,6 +105,12 @@ impl TestApp {
                 iterations: 1,
                 parallelism: 1,
             },
+            // Tests call mock servers on 127.0.0.1 (jwksUrl, phone providers); a test of the
+            // outbound guard turns this off in `tweak`.
+            outbound_allow_private: true,
+            // The suites read delivered codes from the outbox, a development aid.
+            dev: true,
+            outbox: true,
             ..Settings::default()
         };
         tweak(&mut settings);

@@ -436,3 +436,64 @@ pub async fn sign_on(
     assert_eq!(r.status, 302, "resume: {}", r.text);
     location(&r)
 }
+
+/// Signs the browser off as a user would: `GET url` (`/{env}/as/signoff?…`), and when that
+/// answers with the "Sign off?" confirmation, a click on its button (the POST of its form).
+/// Returns the final answer.
+pub async fn sign_off(t: &TestApp, jar: &mut Jar, url: &str) -> Resp {
+    let r = browser_get(t, jar, url).await;
+    if r.status != 200 || !r.text.contains("<form") {
+        return r;
+    }
+    let (action, fields) = form_of(&r.text);
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    browser_form(t, jar, &path_of(&action), &fields).await
+}
+
+/// The `action` and the named inputs (name, unescaped value) of a page's first form.
+pub fn form_of(html: &str) -> (String, Vec<(String, String)>) {
+    let attr = |tag: &str, name: &str| {
+        let marker = format!("{name}=\"");
+        tag.find(&marker).map(|at| {
+            let rest = &tag[at + marker.len()..];
+            unescape(rest.split('"').next().unwrap_or_default())
+        })
+    };
+    let form = html
+        .split("<form")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no form in:\n{html}"));
+    let form = form.split("</form>").next().unwrap_or_default();
+    let action = attr(form.split('>').next().unwrap_or_default(), "action")
+        .unwrap_or_else(|| panic!("no form action in:\n{html}"));
+    let fields = form
+        .split("<input")
+        .skip(1)
+        .filter_map(|input| {
+            let tag = input.split('>').next().unwrap_or_default();
+            Some((attr(tag, "name")?, attr(tag, "value").unwrap_or_default()))
+        })
+        .collect();
+    (action, fields)
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The path (and query) of an absolute URL of any scheme and host; paths pass through.
+pub fn path_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((_, rest)) => rest
+            .find('/')
+            .map_or("/".into(), |at| rest[at..].to_string()),
+        None => url.to_string(),
+    }
+}

@@ -7,6 +7,7 @@ use super::recovery::{self, RECOVERY_CODE_REQUIRED};
 use super::{ActionType, Flow, FlowCtx, Step, required_str};
 use crate::clock;
 use crate::engine::password_policy;
+use crate::engine::unknown_accounts;
 use crate::engine::user_password::{self, CheckOutcome};
 use crate::error::{ApiError, ApiResult, Detail};
 use crate::resources::users;
@@ -124,12 +125,15 @@ pub async fn single_sign_on(ctx: &FlowCtx<'_>, flow: &mut Flow) -> ApiResult<boo
     if let (Some(uid), Some(pwd_at), false) = (&ctx.session.user_id, ctx.session.pwd_at, forced) {
         let fresh = max_age.is_none_or(|m| clock::unix() - pwd_at <= m);
         // The session's user must still exist and be enabled (an implicit token is issued
-        // without another look at the user).
+        // without another look at the user), and the session must still sign them on (its
+        // limits, the account lock, a password reset since).
         let user = match fresh {
             true => users::enabled(ctx.app, &flow.env_id, uid).await?,
             false => None,
         };
-        if let Some(user) = user.filter(|_| flow.user_id.as_ref().is_none_or(|u| u == uid)) {
+        if let Some(user) = user.filter(|_| flow.user_id.as_ref().is_none_or(|u| u == uid))
+            && crate::engine::sessions::signs_on(ctx.app, &flow.env_id, ctx.session, &user).await?
+        {
             flow.set_user(&user);
             flow.auth_time = Some(ctx.session.auth_time.unwrap_or(pwd_at));
             flow.add_amr("pwd");
@@ -155,16 +159,7 @@ pub async fn check_password(
         .find_unique(&flow.env_id, users::KIND, "username", username)
         .await?
     else {
-        // Do the hash work anyway so timing does not tell unknown users apart.
-        let _ =
-            crate::engine::passwords::verify(password.to_string(), DUMMY_HASH.to_string()).await;
-        let mut reader = app.store.read();
-        let default = password_policy::default_policy(&mut reader, &flow.env_id).await?;
-        let remaining = default
-            .as_ref()
-            .and_then(|p| password_policy::lockout(&p.data))
-            .map(|l| l.failure_count - 1);
-        return Err(mismatch(remaining));
+        return Err(unknown_account(ctx, &flow.env_id, username, password).await);
     };
     // The hash runs before the write transaction, which then records its outcome.
     let verified = user_password::verify_detached(app, &found, password).await?;
@@ -193,7 +188,9 @@ pub async fn check_password(
     let policy = password_policy::policy_for(&mut cached, &user).await?;
     match outcome {
         CheckOutcome::Ok => {}
-        CheckOutcome::NoPassword => return Err(mismatch(None)),
+        CheckOutcome::NoPassword => {
+            return Err(unknown_account(ctx, &flow.env_id, username, password).await);
+        }
         CheckOutcome::Mismatch { failures_remaining } => return Err(mismatch(failures_remaining)),
         CheckOutcome::LockedOut { .. } | CheckOutcome::LockedNow { .. } => {
             return outcome.into_result("password").map(|_| Step::Next);
@@ -223,6 +220,39 @@ pub async fn check_password(
         PASSWORD_EXPIRED => Step::Wait(PASSWORD_EXPIRED),
         _ => Step::Next,
     })
+}
+
+/// The answer for a username that cannot check a password (no such user, or no password):
+/// the hash work a real check does, and a real account's failure counting and lockout under
+/// the environment's default policy (`engine::unknown_accounts`).
+async fn unknown_account(
+    ctx: &FlowCtx<'_>,
+    env_id: &str,
+    username: &str,
+    password: &str,
+) -> ApiError {
+    let answer = async {
+        if let Some(locked) = unknown_accounts::locked_out(ctx.app, env_id, username).await? {
+            return Ok(locked);
+        }
+        // Do the hash work anyway so timing does not tell unknown users apart.
+        let _ =
+            crate::engine::passwords::verify(password.to_string(), DUMMY_HASH.to_string()).await;
+        let mut cached = password_policy::Cached(ctx.app);
+        let default = password_policy::default_policy(&mut cached, env_id).await?;
+        let lockout = default
+            .as_ref()
+            .and_then(|p| password_policy::lockout(&p.data));
+        unknown_accounts::record_failure(ctx.app, env_id, username, lockout).await
+    };
+    match answer.await {
+        Ok(CheckOutcome::Mismatch { failures_remaining }) => mismatch(failures_remaining),
+        Ok(other) => other
+            .into_result("password")
+            .err()
+            .unwrap_or_else(bad_credentials),
+        Err(e) => e,
+    }
 }
 
 fn mismatch(failures_remaining: Option<i64>) -> ApiError {

@@ -1,7 +1,8 @@
 //! Password recovery inside the LOGIN action (`recovery.enabled`): `password.forgot`
 //! `{username}` emails a one-time recovery code and waits in `RECOVERY_CODE_REQUIRED`;
 //! `password.recover` `{recoveryCode, newPassword}` sets a new password (with the user's
-//! password policy, which also lifts a password lockout) and signs the user on;
+//! password policy, which also lifts a password lockout), ends the user's other sign-ons
+//! (`sessions::end_sign_ons`) and signs the user on;
 //! `password.sendRecoveryCode` sends a new code.
 //!
 //! Codes are 8 characters of an unambiguous alphabet (no `0/O`, `1/I`) from the system CSPRNG,
@@ -26,6 +27,7 @@ use crate::engine::message_templates;
 use crate::engine::notifications::{self, Channel, Message};
 use crate::engine::otp;
 use crate::engine::secrets;
+use crate::engine::sessions;
 use crate::engine::user_password::{self, SetOptions};
 use crate::error::{ApiError, ApiResult, Detail};
 use crate::resources::users;
@@ -329,13 +331,16 @@ pub async fn recover(ctx: &FlowCtx<'_>, flow: &mut Flow, body: &Value) -> ApiRes
         },
     )
     .await?;
+    // The new password ends the user's other sign-ons (sessions and refresh tokens, of
+    // whoever knew the old password); this one is proved after the marker, so it counts.
+    let ended = sessions::end_sign_ons(&mut user);
     tx.update_data(&mut user).await?;
     tx.commit().await?;
 
     // The code is used up.
     flow.scratch.remove(SCRATCH_KEY);
     flow.set_user(&user);
-    flow.auth_time = Some(clock::unix());
+    flow.auth_time = Some(ended.div_euclid(1000));
     flow.add_amr("pwd");
     Ok(Step::Next)
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::redirect_uri;
 use crate::error::{ApiError, Detail};
 use crate::store::Doc;
 
@@ -89,30 +90,6 @@ fn direct(target: &str, message: impl Into<String>) -> AuthorizeError {
     AuthorizeError::Direct(ApiError::one(Detail::invalid(target, message)))
 }
 
-/// Whether `uri` matches a registered redirect URI exactly, or by `*` wildcards where allowed.
-pub fn redirect_allowed(registered: &[&str], uri: &str, wildcards: bool) -> bool {
-    registered
-        .iter()
-        .any(|r| *r == uri || (wildcards && r.contains('*') && glob(r, uri)))
-}
-
-fn glob(pattern: &str, s: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !s.starts_with(first) || !s.ends_with(last) || s.len() < first.len() + last.len() {
-        return false;
-    }
-    let mut rest = &s[first.len()..s.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    // A wildcard never spans into the query or fragment.
-    !rest.contains('?') && !rest.contains('#')
-}
-
 fn pkce_challenge_ok(c: &str) -> bool {
     (43..=128).contains(&c.len())
         && c.chars()
@@ -161,7 +138,7 @@ pub fn validate(
     let wildcards = app.data["allowWildcardInRedirectUris"] == true;
     let redirect_uri = get("redirect_uri");
     match (&redirect_uri, mode) {
-        (Some(uri), _) if !redirect_allowed(&registered, uri, wildcards) => {
+        (Some(uri), _) if !redirect_uri::allowed(&registered, uri, wildcards) => {
             return Err(direct(
                 "redirect_uri",
                 "The redirect_uri does not match a redirect URI of the application.",
@@ -297,6 +274,16 @@ pub fn validate(
         return Err(fail(
             "invalid_request",
             "code_challenge_method without code_challenge.",
+            mode,
+        ));
+    }
+    // A public client cannot prove who redeems its code; PKCE is what binds the code to the
+    // client instance that asked for it (RFC 9700 §2.1.1), whatever the enforcement says.
+    let public = app.data["tokenEndpointAuthMethod"] == "NONE";
+    if wants_code && public && code_challenge.is_none() {
+        return Err(fail(
+            "invalid_request",
+            "code_challenge is required for public clients.",
             mode,
         ));
     }
@@ -479,25 +466,6 @@ mod tests {
         plain.push(("code_challenge_method", "S256"));
         let r = validate(&a, &p(&plain)).unwrap();
         assert_eq!(r.code_challenge_method.as_deref(), Some("S256"));
-    }
-
-    #[test]
-    fn wildcards_only_when_allowed() {
-        assert!(redirect_allowed(
-            &["https://*.example.com/cb"],
-            "https://a.example.com/cb",
-            true
-        ));
-        assert!(!redirect_allowed(
-            &["https://*.example.com/cb"],
-            "https://a.example.com/cb",
-            false
-        ));
-        assert!(!redirect_allowed(
-            &["https://app.example.com/*"],
-            "https://app.example.com/x?y=1",
-            true
-        ));
     }
 
     #[test]

@@ -125,13 +125,30 @@ pub async fn verify(
         .unwrap_or(false);
     let jwks = match (jwks_of(client), client.data["jwksUrl"].as_str()) {
         (Some(k), _) => Some(k),
-        (None, Some(url)) if rsa => Some(super::remote_jwks::get(app, url).await.map_err(|m| {
-            JwtError::Invalid(format!("The application's jwksUrl could not be used: {m}."))
-        })?),
+        (None, Some(url)) if rsa => Some(remote_keys(app, client, url).await?),
         _ => None,
     };
     verify_with_keys(app, client, token, what, algs, jwks)
 }
+
+/// The JWKS at the client's `jwksUrl`. Whoever sends a token request triggers the fetch, so
+/// the refusal is one fixed sentence: what the key server answered (a status, "not JSON", a
+/// timeout) or that its address is not allowed would let anyone probe the network behind
+/// Lanyard. The reason goes to the server log.
+async fn remote_keys(app: &App, client: &Doc, url: &str) -> Result<Value, JwtError> {
+    super::remote_jwks::get(app, url).await.map_err(|reason| {
+        tracing::warn!(
+            environment_id = %client.env_id,
+            application_id = %client.id,
+            %reason,
+            "the application's keys could not be obtained from its jwksUrl"
+        );
+        JwtError::Invalid(JWKS_URL_FAILED.into())
+    })
+}
+
+/// The description of every refusal caused by a `jwksUrl` that could not be used.
+pub const JWKS_URL_FAILED: &str = "The client's keys could not be obtained from its jwksUrl.";
 
 /// [`verify`] with the client's JWKS already at hand.
 pub fn verify_with_keys(
@@ -335,26 +352,7 @@ pub async fn authenticate(
             "The client assertion's aud must be the token endpoint ({issuer}/token), the issuer ({issuer}) or the endpoint called ({issuer}/{endpoint})."
         )));
     }
-    let now = clock::unix();
-    let exp = number(&claims["exp"])
-        .ok_or_else(|| invalid_client("The client assertion must have an exp."))?;
-    if exp <= now {
-        return Err(invalid_client("The client assertion has expired."));
-    }
-    if exp > now + MAX_ASSERTION_SECONDS + LEEWAY_SECONDS {
-        return Err(invalid_client(
-            "The client assertion's exp must be no more than one hour in the future.",
-        ));
-    }
-    if let Some(nbf) = claims.get("nbf").filter(|v| !v.is_null()) {
-        let nbf = number(nbf)
-            .ok_or_else(|| invalid_client("The client assertion's nbf must be a number."))?;
-        if nbf > now + LEEWAY_SECONDS {
-            return Err(invalid_client(
-                "The client assertion is not valid yet (nbf is in the future).",
-            ));
-        }
-    }
+    let exp = lifetime(&claims, "client assertion").map_err(invalid_client)?;
     if let Some(jti) = claims.get("jti").filter(|v| !v.is_null()) {
         let jti = jti
             .as_str()
@@ -362,6 +360,34 @@ pub async fn authenticate(
         record_jti(app, env_id, client_id, jti, exp).await?;
     }
     Ok(claims)
+}
+
+/// The lifetime rules of every JWT a client makes for us (client assertions, request objects,
+/// login_hint_tokens): `exp` required, in the future and at most one hour ahead (a stolen
+/// token is useful for an hour, not forever); `nbf` and `iat`, when present, not in the
+/// future (with [`LEEWAY_SECONDS`] of skew). Returns `exp`, or why the token is refused.
+pub fn lifetime(claims: &Value, what: &str) -> Result<i64, String> {
+    let now = clock::unix();
+    let exp = number(&claims["exp"]).ok_or_else(|| format!("The {what} must have an exp."))?;
+    if exp <= now {
+        return Err(format!("The {what} has expired."));
+    }
+    if exp > now + MAX_ASSERTION_SECONDS + LEEWAY_SECONDS {
+        return Err(format!(
+            "The {what}'s exp must be no more than one hour in the future."
+        ));
+    }
+    for (claim, why) in [("nbf", "nbf"), ("iat", "iat")] {
+        if let Some(v) = claims.get(claim).filter(|v| !v.is_null()) {
+            let t = number(v).ok_or_else(|| format!("The {what}'s {claim} must be a number."))?;
+            if t > now + LEEWAY_SECONDS {
+                return Err(format!(
+                    "The {what} is not valid yet ({why} is in the future)."
+                ));
+            }
+        }
+    }
+    Ok(exp)
 }
 
 /// Records an assertion's `jti` until `exp`; refuses one already recorded. The insert is the

@@ -13,6 +13,7 @@ use super::issue::{
 };
 use crate::clock;
 use crate::engine::secrets::secret_eq;
+use crate::engine::sessions;
 use crate::error::{ApiError, ApiResult, OAuthError};
 use crate::resources::{environments, users};
 use crate::state::App;
@@ -41,6 +42,10 @@ struct RefreshRecord {
     scopes: ScopeSet,
     sign_on: SignOn,
     used: bool,
+    /// When the token was issued (unix milliseconds), compared with the user's marker
+    /// (`sessions::end_sign_ons`); absent in tokens stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    issued_ms: Option<i64>,
 }
 
 async fn signing(
@@ -54,9 +59,13 @@ async fn signing(
 }
 
 async fn load_user(app: &App, env_id: &str, user_id: &str) -> ApiResult<Doc> {
-    users::enabled(app, env_id, user_id).await?.ok_or_else(|| {
-        OAuthError::new("invalid_grant", "The user no longer exists or is disabled.").into()
-    })
+    users::enabled(app, env_id, user_id)
+        .await?
+        .ok_or_else(user_gone)
+}
+
+fn user_gone() -> ApiError {
+    OAuthError::new("invalid_grant", "The user no longer exists or is disabled.").into()
 }
 
 /// The parameters of the authorization response for a completed sign-on.
@@ -236,8 +245,9 @@ pub async fn redeem_code(
     }
     // Claim the code before issuing anything: a concurrent exchange loses here.
     rec.used = true;
+    let user = load_user(app, env_id, &rec.sign_on.user_id).await?;
     let (body, jti, family) =
-        issue_tokens(app, env_id, client, &rec.scopes, &rec.sign_on, None).await?;
+        issue_tokens(app, env_id, client, &user, &rec.scopes, &rec.sign_on, None).await?;
     rec.issued_jti = Some(jti);
     rec.issued_family = family;
     if !app
@@ -252,19 +262,20 @@ pub async fn redeem_code(
     Ok(body)
 }
 
-/// Access token (+ ID token, + refresh token) for a sign-on. Returns the body, the access
-/// token's (jti, exp) and the refresh family.
+/// Access token (+ ID token, + refresh token) for a sign-on of `user` (read by the caller:
+/// it exists and is enabled). Returns the body, the access token's (jti, exp) and the
+/// refresh family.
 async fn issue_tokens(
     app: &App,
     env_id: &str,
     client: &Doc,
+    user: &Doc,
     scopes: &ScopeSet,
     sign_on: &SignOn,
     family: Option<&str>,
 ) -> ApiResult<(Value, (String, i64), Option<String>)> {
     let org = environments::org_of(app, env_id).await?;
     let key = signing(app, env_id).await?;
-    let user = load_user(app, env_id, &sign_on.user_id).await?;
     let (at, expires_in, scope) =
         issue::access_token(app, &key, env_id, &org, client, scopes, Some(sign_on));
     let jti = crate::engine::keys::UnverifiedJwt::parse(&at)
@@ -279,7 +290,7 @@ async fn issue_tokens(
                 env_id,
                 &org,
                 client,
-                &user,
+                user,
                 scopes,
                 sign_on,
                 IdTokenInput {
@@ -308,6 +319,7 @@ async fn issue_tokens(
             scopes: scopes.clone(),
             sign_on: sign_on.clone(),
             used: false,
+            issued_ms: Some(sessions::now_ms()),
         };
         let (rt_hash, rec_data, family_data) = (
             issue::sha256_b64(&rt),
@@ -356,29 +368,53 @@ pub async fn revoke_family(app: &App, env_id: &str, family: &str) -> ApiResult<(
     Ok(())
 }
 
-/// How a refresh token stands, from one read of its family and its session.
+/// How a refresh token stands, from one read of its family and its session, and one of its
+/// user.
 pub(crate) struct RefreshStanding {
     /// The family has not been revoked (a replay revokes it).
     pub family_live: bool,
-    /// The session the token came from still exists (signoff ends it).
+    /// The session the token came from still exists and still signs the user on: signoff,
+    /// another user's sign-on, the session's limits, an account lock and a password reset
+    /// end it.
     pub session_live: bool,
+    /// The token's user, if they still exist and are enabled.
+    pub user: Option<Doc>,
 }
 
 pub(crate) async fn refresh_standing(
     app: &App,
+    env_id: &str,
     family: &str,
     sign_on: &SignOn,
+    issued_ms: Option<i64>,
 ) -> ApiResult<RefreshStanding> {
-    let found = app
+    let mut found = app
         .store
         .runtime_get_many(&[
             (FAMILY_KIND, family),
-            (crate::engine::sessions::KIND, &sign_on.session_key),
+            (sessions::KIND, &sign_on.session_key),
         ])
-        .await?;
+        .await?
+        .into_iter();
+    let family_live = found
+        .next()
+        .flatten()
+        .is_some_and(|f| f.data["revoked"] != true);
+    let session = sessions::of_item(found.next().flatten(), env_id)?
+        .map(|(_, s)| s)
+        .filter(|s| s.id == sign_on.session_id);
+    let user = users::enabled(app, env_id, &sign_on.user_id).await?;
+    let limits = sessions::Limits::of(app, env_id).await?;
+    let session_live = match (&session, &user) {
+        (Some(s), Some(u)) => {
+            s.keeps_token(sign_on.auth_time, issued_ms, u, &limits, sessions::now_ms())
+        }
+        _ => false,
+    };
     Ok(RefreshStanding {
-        family_live: found[0].as_ref().is_some_and(|f| f.data["revoked"] != true),
-        session_live: crate::engine::sessions::is_session(found[1].as_ref(), &sign_on.session_id),
+        family_live,
+        session_live,
+        user,
     })
 }
 
@@ -422,11 +458,12 @@ pub async fn refresh(
         }
         return Err(invalid_grant("The refresh token has already been used."));
     }
-    let standing = refresh_standing(app, &rec.family, &rec.sign_on).await?;
+    let standing = refresh_standing(app, env_id, &rec.family, &rec.sign_on, rec.issued_ms).await?;
     if !standing.family_live {
         return Err(invalid_grant("The refresh token has been revoked."));
     }
-    // Refresh tokens are usable while the session they came from exists (ended by signoff).
+    let user = standing.user.ok_or_else(user_gone)?;
+    // Refresh tokens are usable while the session they came from signs the user on.
     if !standing.session_live {
         return Err(invalid_grant(
             "The session of this refresh token has ended.",
@@ -463,8 +500,16 @@ pub async fn refresh(
     }
     let mut sign_on = rec.sign_on.clone();
     sign_on.nonce = None;
-    let (body, _, _) =
-        issue_tokens(app, env_id, client, &scopes, &sign_on, Some(&rec.family)).await?;
+    let (body, _, _) = issue_tokens(
+        app,
+        env_id,
+        client,
+        &user,
+        &scopes,
+        &sign_on,
+        Some(&rec.family),
+    )
+    .await?;
     Ok(body)
 }
 

@@ -70,6 +70,8 @@ struct RefreshView {
     scopes: super::grants::ScopeSet,
     sign_on: issue::SignOn,
     used: bool,
+    #[serde(default)]
+    issued_ms: Option<i64>,
 }
 
 fn audience_has(claims: &Value, aud: &str) -> bool {
@@ -99,8 +101,13 @@ pub async fn introspect(app: &App, env_id: &str, caller: &Caller, token: &str) -
     }
     if let Some((item, r, client_id)) = find_refresh(app, env_id, token).await? {
         let mine = matches!(caller, Caller::Client { client_id: c } if *c == client_id);
-        let standing = super::code_flow::refresh_standing(app, &r.family, &r.sign_on).await?;
-        if !mine || r.used || !standing.family_live || !standing.session_live {
+        if !mine || r.used {
+            return Ok(inactive);
+        }
+        let standing =
+            super::code_flow::refresh_standing(app, env_id, &r.family, &r.sign_on, r.issued_ms)
+                .await?;
+        if !standing.family_live || !standing.session_live {
             return Ok(inactive);
         }
         return Ok(json!({

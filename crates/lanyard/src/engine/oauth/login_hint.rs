@@ -1,13 +1,12 @@
 //! `login_hint_token` (PingOne's MFA-only and transaction-approval sign-ons): a JWT that the
 //! application signs with its client secret (HS256/384/512) to say who the user is, so the
 //! flow starts at the second factor. `iss` must be the client id, `aud` the issuer, `exp` in
-//! the future (at most an hour ahead of `iat`), and `sub` a user id or username of the
+//! the future (at most an hour ahead), and `sub` a user id or username of the
 //! environment; nested or encrypted tokens (`cty`, `enc`) are refused.
 
 use serde_json::Value;
 
 use super::client_jwt::{self, JwtError};
-use crate::clock;
 use crate::error::{ApiError, ApiResult, Detail};
 use crate::resources::users;
 use crate::state::App;
@@ -51,17 +50,7 @@ pub async fn user_of(app: &App, client: &Doc, token: &str) -> ApiResult<Doc> {
     if !aud_ok {
         return Err(invalid("The login_hint_token's aud must be the issuer."));
     }
-    let now = clock::unix();
-    match c["exp"].as_i64() {
-        Some(exp) if exp > now => {}
-        Some(_) => return Err(invalid("The login_hint_token has expired.")),
-        None => return Err(invalid("The login_hint_token must have an exp.")),
-    }
-    if c["nbf"].as_i64().is_some_and(|n| n > now + 60)
-        || c["iat"].as_i64().is_some_and(|i| i > now + 60)
-    {
-        return Err(invalid("The login_hint_token is not valid yet."));
-    }
+    client_jwt::lifetime(c, "login_hint_token").map_err(|m| invalid(&m))?;
     let sub = c["sub"]
         .as_str()
         .filter(|s| !s.is_empty())

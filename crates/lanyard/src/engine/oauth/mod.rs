@@ -8,5 +8,6 @@ pub mod grants;
 pub mod introspection;
 pub mod issue;
 pub mod login_hint;
+pub mod redirect_uri;
 pub mod remote_jwks;
 pub mod request_object;

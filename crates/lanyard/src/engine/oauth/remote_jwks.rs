@@ -1,5 +1,6 @@
-//! Client keys published at an application's `jwksUrl`: fetched over HTTP(S) (5-second
-//! timeout, no redirects, at most 256 KiB), kept for five minutes per URL, so a burst of
+//! Client keys published at an application's `jwksUrl`: fetched over HTTP(S) through the
+//! outbound guard (public addresses only unless `--outbound-allow-private`; 5-second timeout,
+//! no redirects), at most 256 KiB, kept for five minutes per URL, so a burst of
 //! `private_key_jwt` authentications costs one fetch. A URL that fails is not cached.
 
 use std::sync::LazyLock;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::cache::TtlCache;
+use crate::engine::outbound;
 use crate::state::App;
 
 const MAX_BYTES: usize = 256 * 1024;
@@ -15,26 +17,19 @@ pub const TTL: Duration = Duration::from_secs(300);
 
 static CACHE: LazyLock<TtlCache<String, Value>> = LazyLock::new(|| TtlCache::new(TTL, 10_000));
 
-/// The JWKS at `url`, from the cache or fetched; the error is a sentence for the client.
-pub async fn get(_app: &App, url: &str) -> Result<Value, String> {
+/// The JWKS at `url`, from the cache or fetched. The error says why, for the server log
+/// only: it describes the key server's answer or address, which a token request (made by
+/// anyone) must not learn.
+pub async fn get(app: &App, url: &str) -> Result<Value, String> {
     if let Some(v) = CACHE.get(&url.to_string()) {
         return Ok(v);
     }
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err("it is not an http(s) URL".into());
-    }
-    let mut resp = crate::engine::outbound::client()
-        .get(url)
+    let mut resp = outbound::request(app, reqwest::Method::GET, url)
+        .map_err(|r| r.to_string())?
         .header("accept", "application/json")
         .send()
         .await
-        .map_err(|e| {
-            if e.is_timeout() {
-                "it did not answer in time".to_string()
-            } else {
-                "it could not be reached".to_string()
-            }
-        })?;
+        .map_err(|e| outbound::reason(&e))?;
     if !resp.status().is_success() {
         return Err(format!("it answered {}", resp.status().as_u16()));
     }
@@ -42,11 +37,11 @@ pub async fn get(_app: &App, url: &str) -> Result<Value, String> {
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|_| "its answer could not be read".to_string())?
+        .map_err(|e| format!("its answer could not be read: {}", outbound::reason(&e)))?
     {
         body.extend_from_slice(&chunk);
         if body.len() > MAX_BYTES {
-            return Err("its answer is too large".into());
+            return Err("its answer is larger than 256 KiB".into());
         }
     }
     let v: Value =
