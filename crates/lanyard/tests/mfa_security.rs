@@ -1717,3 +1717,74 @@ async fn concurrent_wrong_passcodes_all_count() {
         assert_eq!(d.body["lock"]["status"], "LOCKED", "{}", d.text);
     }
 }
+
+/// `${session.lastSignOn…}` conditions speak of the flow's own user: a browser in which
+/// mallory has just done MFA does not skip alice's MFA when mallory signs in as alice with a
+/// stolen password.
+#[tokio::test]
+async fn another_users_recent_mfa_does_not_skip_mfa() {
+    for db in backends() {
+        let t = TestApp::new(db).await;
+        let env = t.new_env().await;
+        let (app, _) = web_app(&t, &env, "Web").await;
+        let mut actions = login_then_mfa(json!({
+            "condition": { "secondsSince": "${session.lastSignOn.withAuthenticator.mfa.at}", "greater": 3600 }
+        }));
+        actions[1]["priority"] = json!(2);
+        mfa::policy(&t, &env, &app, "MFA unless recent", &actions).await;
+        for (name, phone) in [("mallory", PHONE), ("alice", PHONE_B)] {
+            let u = mfa_user(&t, &env, name).await;
+            mfa::device(&t, &env, &u, json!({ "type": "SMS", "phone": phone })).await;
+        }
+        let authorize = format!(
+            "/{env}/as/authorize?client_id={app}&response_type=code&scope=openid&redirect_uri={CB}&response_mode=pi.flow"
+        );
+        let mut jar = Jar::new();
+        let sign_in = |name: &'static str| json!({ "username": name, "password": PASSWORD });
+        // mallory: password, then the passcode; the session records her MFA.
+        let f = signon::browser_get(&t, &mut jar, &authorize).await;
+        let flow = mfa::flow_url(&env, f.body["id"].as_str().unwrap());
+        let r = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            sign_in("mallory"),
+        )
+        .await;
+        assert_eq!(r.body["status"], "OTP_REQUIRED", "{}", r.text);
+        let otp = mfa::latest_otp(&t, &env, PHONE).await;
+        let r = signon::flow_action(&t, &mut jar, &flow, "otp.check", json!({ "otp": otp })).await;
+        assert_eq!(r.body["status"], "COMPLETED", "{}", r.text);
+        let done = signon::browser_get(&t, &mut jar, r.body["resumeUrl"].as_str().unwrap()).await;
+        assert!(
+            done.body["authorizeResponse"]["code"].is_string(),
+            "{}",
+            done.text
+        );
+        // Her own next sign-on skips MFA (the condition works) ...
+        let f = signon::browser_get(&t, &mut jar, &format!("{authorize}&prompt=login")).await;
+        let flow = mfa::flow_url(&env, f.body["id"].as_str().unwrap());
+        let r = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            sign_in("mallory"),
+        )
+        .await;
+        assert_eq!(r.body["status"], "COMPLETED", "{}", r.text);
+        // ... but alice, in the same browser, is asked for hers.
+        let f = signon::browser_get(&t, &mut jar, &format!("{authorize}&prompt=login")).await;
+        let flow = mfa::flow_url(&env, f.body["id"].as_str().unwrap());
+        let r = signon::flow_action(
+            &t,
+            &mut jar,
+            &flow,
+            "usernamePassword.check",
+            sign_in("alice"),
+        )
+        .await;
+        assert_eq!(r.body["status"], "OTP_REQUIRED", "{}", r.text);
+    }
+}

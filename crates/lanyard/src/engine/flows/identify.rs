@@ -44,9 +44,14 @@ pub async fn from_session(ctx: &FlowCtx<'_>, flow: &mut Flow) -> ApiResult<bool>
     let Some(uid) = ctx.session.user_id.as_ref().filter(|_| !fresh_wanted) else {
         return Ok(false);
     };
-    let user = users::enabled(ctx.app, &flow.env_id, uid).await?;
-    if let Some(u) = &user {
-        flow.set_user(u);
+    // The session must still sign its user on (its limits, the account lock, a password
+    // reset since): an ended session identifies no one.
+    let Some(user) = users::enabled(ctx.app, &flow.env_id, uid).await? else {
+        return Ok(false);
+    };
+    if !crate::engine::sessions::signs_on(ctx.app, &flow.env_id, ctx.session, &user).await? {
+        return Ok(false);
     }
-    Ok(user.is_some())
+    flow.set_user(&user);
+    Ok(true)
 }

@@ -268,18 +268,44 @@ async fn condition_holds(ctx: &FlowCtx<'_>, flow: &Flow, cfg: &Value) -> ApiResu
         }
         _ => None,
     };
-    Ok(eval(ctx, user.as_ref(), c).unwrap_or(true))
+    // `${session.lastSignOn…}` speaks of the flow's user only: the session's times count when
+    // it signs that very user on (another user of the browser, or a session ended by a
+    // password reset or its limits, proves nothing for this sign-on).
+    let session_counts = match (&flow.user_id, &ctx.session.user_id) {
+        (Some(f), Some(s)) if f == s && c.to_string().contains("secondsSince") => {
+            match crate::resources::users::enabled(ctx.app, &flow.env_id, f).await? {
+                Some(u) => {
+                    crate::engine::sessions::signs_on(ctx.app, &flow.env_id, ctx.session, &u)
+                        .await?
+                }
+                None => false,
+            }
+        }
+        _ => false,
+    };
+    Ok(eval(ctx, user.as_ref(), session_counts, c).unwrap_or(true))
 }
 
-fn eval(ctx: &FlowCtx<'_>, user: Option<&crate::store::Doc>, c: &Value) -> Option<bool> {
+fn eval(
+    ctx: &FlowCtx<'_>,
+    user: Option<&crate::store::Doc>,
+    session_counts: bool,
+    c: &Value,
+) -> Option<bool> {
     if let Some(list) = c.get("and").and_then(Value::as_array) {
-        return Some(list.iter().all(|x| eval(ctx, user, x).unwrap_or(true)));
+        return Some(
+            list.iter()
+                .all(|x| eval(ctx, user, session_counts, x).unwrap_or(true)),
+        );
     }
     if let Some(list) = c.get("or").and_then(Value::as_array) {
-        return Some(list.iter().any(|x| eval(ctx, user, x).unwrap_or(true)));
+        return Some(
+            list.iter()
+                .any(|x| eval(ctx, user, session_counts, x).unwrap_or(true)),
+        );
     }
     if let Some(inner) = c.get("not") {
-        return eval(ctx, user, inner).map(|b| !b);
+        return eval(ctx, user, session_counts, inner).map(|b| !b);
     }
     if let (Some(var), Some(greater)) = (
         c.get("secondsSince").and_then(Value::as_str),
@@ -289,7 +315,8 @@ fn eval(ctx: &FlowCtx<'_>, user: Option<&crate::store::Doc>, c: &Value) -> Optio
             "${session.lastSignOn.withAuthenticator.pwd.at}" => ctx.session.pwd_at,
             "${session.lastSignOn.withAuthenticator.mfa.at}" => ctx.session.mfa_at,
             _ => return None,
-        };
+        }
+        .filter(|_| session_counts);
         // Never signed on with that authenticator: the action must run.
         return Some(at.is_none_or(|t| clock::unix() - t > greater));
     }
