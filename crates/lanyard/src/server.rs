@@ -69,7 +69,7 @@ fn private_files(settings: &Settings) -> Vec<PathBuf> {
         settings.data_dir.join("master.key"),
         settings.data_dir.join("admin-credentials.json"),
     ];
-    if let Some(db) = sqlite_file(&settings.database_url) {
+    if let Some(db) = crate::store::sqlite_file(&settings.database_url) {
         for suffix in ["-wal", "-shm", "-journal"] {
             let mut name = db.clone().into_os_string();
             name.push(suffix);
@@ -82,14 +82,6 @@ fn private_files(settings: &Settings) -> Vec<PathBuf> {
 
 /// The file of an SQLite URL (`sqlite://path`, `sqlite:path`, an optional `?query`), as the
 /// store reads it; None for PostgreSQL.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().filter(|p| !p.is_empty())?;
-    Some(PathBuf::from(path))
-}
-
 async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await

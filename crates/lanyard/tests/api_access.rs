@@ -997,32 +997,19 @@ async fn no_one_resets_a_stronger_users_password() {
         assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
         let (_, _, identity_admin) =
             worker_with(&t, &env, &[(IDENTITY_DATA_ADMIN, "ENVIRONMENT", &env)]).await;
-        let set = |id: &str| {
-            let p = path(&env, &format!("/users/{id}/password"));
+        let set_password = async |id: &str| {
             let body = json!({ "value": "Tr0ub4dor&3x!", "forceChange": false }).to_string();
-            (p, body)
+            t.send(
+                Method::PUT,
+                &path(&env, &format!("/users/{id}/password")),
+                Some(&identity_admin),
+                Some("application/vnd.pingidentity.password.set+json"),
+                Some(body.into_bytes()),
+            )
+            .await
         };
-        let (p, body) = set(&admin_user);
-        let r = t
-            .send(
-                Method::PUT,
-                &p,
-                Some(&identity_admin),
-                Some("application/vnd.pingidentity.password.set+json"),
-                Some(body.into_bytes()),
-            )
-            .await;
-        assert_forbidden(&r);
-        let (p, body) = set(&plain_user);
-        let r = t
-            .send(
-                Method::PUT,
-                &p,
-                Some(&identity_admin),
-                Some("application/vnd.pingidentity.password.set+json"),
-                Some(body.into_bytes()),
-            )
-            .await;
+        assert_forbidden(&set_password(&admin_user).await);
+        let r = set_password(&plain_user).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     }
 }

@@ -28,41 +28,36 @@ fn key(env_id: &str, username: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, material.as_bytes()))
 }
 
-/// Whether the username's stand-in is locked out now (a locked real account does not hash
-/// the password either, so neither does a locked stand-in).
-pub async fn locked_out(
-    app: &App,
-    env_id: &str,
-    username: &str,
-) -> ApiResult<Option<CheckOutcome>> {
-    let now = OffsetDateTime::now_utc();
-    let item = app.store.runtime_get(KIND, &key(env_id, username)).await?;
-    let mut state = item
-        .and_then(|i| serde_json::from_value::<PasswordState>(i.data).ok())
-        .unwrap_or_else(fresh);
-    user_password::lift_expired_lockout(&mut state, now);
-    Ok(user_password::lockout_outcome(&state, now))
-}
-
-/// Counts a failed attempt for the username and answers as a real account would.
-pub async fn record_failure(
+/// Answers a wrong-password attempt for the username as a real account would: locked out
+/// (without hashing: a locked real account does not hash either), or `hash` is done (the
+/// work a real check does) and the failure is counted under `lockout`.
+pub async fn check(
     app: &App,
     env_id: &str,
     username: &str,
     lockout: Option<Lockout>,
+    hash: impl Future<Output = ()>,
 ) -> ApiResult<CheckOutcome> {
     let id = key(env_id, username);
+    let mut item = app.store.runtime_get(KIND, &id).await?;
+    let mut state = state_of(item.as_ref());
+    let now = OffsetDateTime::now_utc();
+    user_password::lift_expired_lockout(&mut state, now);
+    if let Some(locked) = user_password::lockout_outcome(&state, now) {
+        return Ok(locked);
+    }
+    hash.await;
     let mut outcome = CheckOutcome::Mismatch {
         failures_remaining: lockout.map(|l| l.failure_count - 1),
     };
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
         let now = OffsetDateTime::now_utc();
-        let item = app.store.runtime_get(KIND, &id).await?;
-        let mut state = item
-            .as_ref()
-            .and_then(|i| serde_json::from_value::<PasswordState>(i.data.clone()).ok())
-            .unwrap_or_else(fresh);
-        user_password::lift_expired_lockout(&mut state, now);
+        if attempt > 0 {
+            // Lost to a concurrent failure: count on top of what it stored.
+            item = app.store.runtime_get(KIND, &id).await?;
+            state = state_of(item.as_ref());
+            user_password::lift_expired_lockout(&mut state, now);
+        }
         outcome = match user_password::lockout_outcome(&state, now) {
             Some(locked) => locked,
             None => user_password::record_failure(&mut state, lockout, now),
@@ -71,7 +66,6 @@ pub async fn record_failure(
         let expires = crate::clock::unix() + KEEP_SECONDS;
         let stored = match &item {
             Some(i) => app.store.runtime_swap(i, &data, expires).await?,
-            // A concurrent first failure inserted it: read again and count on top.
             None => app
                 .store
                 .runtime_put(KIND, &id, env_id, &data, expires)
@@ -83,6 +77,11 @@ pub async fn record_failure(
         }
     }
     Ok(outcome)
+}
+
+fn state_of(item: Option<&crate::store::runtime::Item>) -> PasswordState {
+    item.and_then(|i| serde_json::from_value::<PasswordState>(i.data.clone()).ok())
+        .unwrap_or_else(fresh)
 }
 
 fn fresh() -> PasswordState {

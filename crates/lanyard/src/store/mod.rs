@@ -114,6 +114,11 @@ pub struct ListQuery<'a> {
     pub after: Option<(String, String)>,
 }
 
+/// The database file an SQLite URL names (None for other databases).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    sqlite::file_of(url).ok()
+}
+
 #[derive(Clone)]
 pub struct Store {
     conns: Connections,

@@ -87,7 +87,7 @@ impl Pool {
 
 /// `sqlite://path`, `sqlite:path` or `sqlite://path?mode=rwc` (the query is ignored: the file
 /// is always created if missing).
-fn file_of(url: &str) -> anyhow::Result<PathBuf> {
+pub(super) fn file_of(url: &str) -> anyhow::Result<PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))

@@ -232,18 +232,17 @@ async fn unknown_account(
     password: &str,
 ) -> ApiError {
     let answer = async {
-        if let Some(locked) = unknown_accounts::locked_out(ctx.app, env_id, username).await? {
-            return Ok(locked);
-        }
-        // Do the hash work anyway so timing does not tell unknown users apart.
-        let _ =
-            crate::engine::passwords::verify(password.to_string(), DUMMY_HASH.to_string()).await;
         let mut cached = password_policy::Cached(ctx.app);
         let default = password_policy::default_policy(&mut cached, env_id).await?;
         let lockout = default
             .as_ref()
             .and_then(|p| password_policy::lockout(&p.data));
-        unknown_accounts::record_failure(ctx.app, env_id, username, lockout).await
+        // The hash work a real check does, so timing does not tell unknown users apart.
+        let hash = async {
+            let _ = crate::engine::passwords::verify(password.to_string(), DUMMY_HASH.to_string())
+                .await;
+        };
+        unknown_accounts::check(ctx.app, env_id, username, lockout, hash).await
     };
     match answer.await {
         Ok(CheckOutcome::Mismatch { failures_remaining }) => mismatch(failures_remaining),
